@@ -12,6 +12,7 @@ COLLECTIONS := $(abspath tests/output/collections)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
+export NO_COLOR := 1
 
 .PHONY: help venv collection lab lab-down test lint sanity unit molecule integration demo demo-clean bench build clean
 
