@@ -56,6 +56,7 @@ integration: lab
 	$(BIN)/python -m pytest -q tests/integration
 
 test: lint sanity unit molecule integration
+	tests/lab/bin/check-clean
 
 demo: lab
 	tests/lab/bin/demo

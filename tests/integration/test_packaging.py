@@ -1,0 +1,52 @@
+"""The collection as users get it: `ansible-galaxy collection build` and `install` of the tarball."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+BIN = os.path.dirname(sys.executable)
+
+
+def galaxy(*args, cwd=None, collections_path=None):
+    env = dict(os.environ)
+    if collections_path:
+        # An empty collections path: nothing installed elsewhere may satisfy the install.
+        env["ANSIBLE_COLLECTIONS_PATH"] = collections_path
+    return subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", *args], cwd=cwd,
+                          env=env, check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def tarball(repo_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    galaxy("build", "--output-path", str(out), repo_root, cwd=repo_root)
+    path = out / "homelab-photon-0.1.0.tar.gz"
+    assert path.is_file(), os.listdir(out)
+    return path
+
+
+def test_build_leaves_out_lab_and_venv(tarball):
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+    assert "MANIFEST.json" in names
+    assert "galaxy.yml" not in names  # galaxy.yml becomes MANIFEST.json
+    for unwanted in (".venv/", "tests/output/", "tests/lab/.cache/", ".git/"):
+        assert not [n for n in names if n.startswith(unwanted)], unwanted
+    assert "plugins/modules" in names or any(n.startswith("plugins/modules/") for n in names)
+
+
+def test_install_no_deps(tarball, tmp_path):
+    dest = tmp_path / "collections"
+    galaxy("install", "--no-deps", "-p", str(dest), str(tarball), collections_path=str(dest))
+    installed = dest / "ansible_collections" / "homelab" / "photon"
+    manifest = json.loads((installed / "MANIFEST.json").read_text())
+    info = manifest["collection_info"]
+    assert (info["namespace"], info["name"], info["version"]) == ("homelab", "photon", "0.1.0")
+    assert set(info["dependencies"]) == {"community.docker", "ansible.posix"}
+    listed = json.loads(galaxy("list", "homelab.photon", "--format", "json",
+                               collections_path=str(dest)).stdout)
+    assert [coll for path in listed.values() for coll in path] == ["homelab.photon"]
