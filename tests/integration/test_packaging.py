@@ -50,3 +50,25 @@ def test_install_no_deps(tarball, tmp_path):
     listed = json.loads(galaxy("list", "homelab.photon", "--format", "json",
                                collections_path=str(dest)).stdout)
     assert [coll for path in listed.values() for coll in path] == ["homelab.photon"]
+
+
+def test_execution_environment_context(repo_root, tarball, tmp_path):
+    """ansible-builder makes a build context that installs this collection's tarball, its
+    collection dependencies and the Python packages the modules need."""
+    for name in ("execution-environment.yml",):
+        (tmp_path / name).write_text(open(os.path.join(repo_root, name)).read())
+    (tmp_path / tarball.name).write_bytes(tarball.read_bytes())
+    subprocess.run([os.path.join(BIN, "ansible-builder"), "create", "-f", "execution-environment.yml",
+                    "-c", "context", "--output-filename", "Containerfile"], cwd=tmp_path,
+                   check=True, capture_output=True, text=True)
+    context = tmp_path / "context"
+    containerfile = (context / "Containerfile").read_text()
+    assert 'ARG EE_BASE_IMAGE="fedora:41"' in containerfile
+    assert "COPY _build/collections/ /build/collections/" in containerfile
+    assert (context / "_build" / "collections" / tarball.name).read_bytes() == tarball.read_bytes()
+    galaxy_reqs = (context / "_build" / "requirements.yml").read_text()
+    for wanted in ("collections/homelab-photon-0.1.0.tar.gz", "community.docker", "ansible.posix"):
+        assert wanted in galaxy_reqs
+    python_reqs = (context / "_build" / "requirements.txt").read_text()
+    for wanted in ("pyvmomi", "jmespath", "docker"):
+        assert wanted in python_reqs
