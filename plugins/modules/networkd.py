@@ -1,0 +1,361 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: homelab.photon maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: networkd
+short_description: Manage one systemd-networkd .network file and apply it
+version_added: 0.1.0
+description:
+  - Writes (or removes) one C(.network) file of systemd-networkd from structured options:
+    the C([Match]) keys, addresses, gateway, DNS servers, search domains, DHCP mode and routes,
+    plus any other key of systemd.network(5) passed through O(settings).
+  - Every value is validated before anything on the host is touched; a bad value fails naming
+    the option and the value.
+  - The file is written atomically, mode C(0644) and owned by root (systemd-networkd ignores
+    files it cannot read); nothing is written when the content is already equal.
+  - On request it makes systemd-networkd apply the change, with C(networkctl reload) on systemd
+    244 and newer and a restart of C(systemd-networkd) on older systemd (Photon OS 3 has 239).
+  - To change the address of a host over the connection the play runs on, use the
+    M(homelab.photon.networkd_rollback) module or the C(homelab.photon.network) role, which arm a
+    rollback before applying.
+author:
+  - homelab.photon maintainers
+attributes:
+  check_mode:
+    support: full
+    description: Reports the change and the apply action that a real run would make.
+  diff_mode:
+    support: full
+    description: Shows the file before and after.
+options:
+  name:
+    description:
+      - File stem of the C(.network) file, such as V(10-static-en); the module adds C(.network).
+      - A plain name inside O(directory); C(/) and C(..) are refused.
+    type: str
+    required: true
+  directory:
+    description: Directory of the file.
+    type: path
+    default: /etc/systemd/network
+  state:
+    description: Whether the file should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  match_name:
+    description:
+      - Value of C(Name=) in C([Match]) (interface names or globs separated by spaces, such
+        as V(eth0) or V(e*)).
+      - Interface names with C(/) or C(..), control characters or longer than 15 bytes are
+        refused.
+      - O(match_name) or O(match) is required with O(state=present).
+    type: str
+    aliases: [interface]
+  match:
+    description: Other C([Match]) keys, such as C(MACAddress) or C(Driver).
+    type: dict
+  address:
+    description:
+      - Static addresses in CIDR notation (with the prefix length), such as V(192.168.0.235/24).
+      - Each must parse and have a prefix; none may be given twice.
+    type: list
+    elements: str
+    aliases: [addresses]
+  gateway:
+    description: Default gateway; must lie in the subnet of one of O(address).
+    type: str
+  dns:
+    description: DNS servers (IP addresses) for the link. No entry may be empty.
+    type: list
+    elements: str
+  domains:
+    description: Search domains for the link (C(~) prefix for routing-only domains).
+    type: list
+    elements: str
+  dhcp:
+    description:
+      - Value of C(DHCP=) in C([Network]) - V(yes), V(no), V(ipv4) or V(ipv6) (YAML booleans
+        are taken as V(yes) and V(no)). Left out of the file when not given.
+    type: raw
+  routes:
+    description: Static routes, each written as its own C([Route]) section.
+    type: list
+    elements: dict
+    suboptions:
+      destination:
+        description: Destination network in CIDR notation.
+        type: str
+      gateway:
+        description: Gateway of the route.
+        type: str
+      metric:
+        description: Route metric.
+        type: int
+  settings:
+    description:
+      - Other keys of systemd.network(5), as C({Section: {Key: value}}); a list value repeats
+        the key. C([Match]) and C([Network]) keys are appended to those sections, other
+        sections follow the routes.
+      - Keys owned by the options above (C(Name), C(Address), C(Gateway), C(DNS), C(Domains),
+        C(DHCP)) are refused here.
+    type: dict
+    default: {}
+  backup:
+    description: Keep a timestamped copy of the previous file when it changes or is removed.
+    type: bool
+    default: false
+  apply:
+    description:
+      - V(never) only writes the file.
+      - V(changed) makes systemd-networkd apply it when this task changed the file.
+      - V(always) applies even when the file was already as wanted (for a role that wrote
+        several files in earlier tasks); the task then reports a change.
+    type: str
+    choices: [never, changed, always]
+    default: never
+  apply_method:
+    description:
+      - V(auto) chooses C(networkctl reload) on systemd 244 and newer and a restart of
+        systemd-networkd on older systemd; V(reload) and V(restart) force one.
+    type: str
+    choices: [auto, reload, restart]
+    default: auto
+notes:
+  - A file whose name sorts first wins for an interface; Photon OS matches every C(e*) NIC in
+    C(99-dhcp-en.network), so a V(10-static-en) file takes precedence.
+seealso:
+  - module: homelab.photon.networkd_rollback
+  - name: systemd.network(5)
+    description: The keys of a .network file.
+    link: https://www.freedesktop.org/software/systemd/man/latest/systemd.network.html
+"""
+
+EXAMPLES = r"""
+- name: Give eth0 a static address (written, not yet applied)
+  homelab.photon.networkd:
+    name: 10-static-en
+    match_name: eth0
+    address: [192.168.0.235/24]
+    gateway: 192.168.0.1
+    dns: [192.168.0.100]
+    dhcp: "no"
+
+- name: A second NIC, applied at once
+  homelab.photon.networkd:
+    name: 20-storage
+    match_name: eth1
+    address: [10.0.10.5/24]
+    routes:
+      - destination: 10.0.20.0/24
+        gateway: 10.0.10.1
+    settings:
+      Link:
+        MTUBytes: 9000
+    apply: changed
+
+- name: Remove the file and let networkd forget it
+  homelab.photon.networkd:
+    name: 20-storage
+    state: absent
+    apply: changed
+"""
+
+RETURN = r"""
+path:
+  description: Path of the .network file.
+  returned: always
+  type: str
+  sample: /etc/systemd/network/10-static-en.network
+content:
+  description: Content the file has after the run (empty when absent).
+  returned: always
+  type: str
+backup_file:
+  description: The backup copy of the previous file.
+  returned: when a backup was made
+  type: str
+applied:
+  description: Whether systemd-networkd was told to apply the files (in check mode, whether it would be).
+  returned: always
+  type: bool
+apply_action:
+  description: V(reload) or V(restart), what was (or in check mode would be) done; null when nothing was applied.
+  returned: always
+  type: str
+  sample: reload
+systemd_version:
+  description: The host's systemd version, read when an apply was requested.
+  returned: when O(apply) is not V(never)
+  type: int
+  sample: 257
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.homelab.photon.plugins.module_utils._networkd import (
+    NetworkdError,
+    apply_decision,
+    build_sections,
+    parse_systemd_version,
+    render,
+    validate_file_name,
+)
+
+FILE_MODE = 0o644
+
+
+def read_file(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+
+
+def attributes_differ(path):
+    info = os.stat(path)
+    return (info.st_mode & 0o7777) != FILE_MODE or info.st_uid != 0 or info.st_gid != 0
+
+
+def write_atomically(module, path, content):
+    directory = os.path.dirname(path)
+    fd, temp = tempfile.mkstemp(prefix=".homelab-networkd-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(to_bytes(content))
+        os.chmod(temp, FILE_MODE)
+        if os.geteuid() == 0:
+            os.chown(temp, 0, 0)
+        module.atomic_move(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    # atomic_move keeps the mode of the file it replaces: set it again.
+    os.chmod(path, FILE_MODE)
+
+
+def systemd_version(module):
+    rc, out, err = module.run_command(["systemctl", "--version"])
+    if rc != 0:
+        module.fail_json(msg="`systemctl --version` failed: is this a systemd host?",
+                         rc=rc, stdout=out, stderr=err)
+    return parse_systemd_version(out)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            directory=dict(type="path", default="/etc/systemd/network"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            match_name=dict(type="str", aliases=["interface"]),
+            match=dict(type="dict"),
+            address=dict(type="list", elements="str", aliases=["addresses"]),
+            gateway=dict(type="str"),
+            dns=dict(type="list", elements="str"),
+            domains=dict(type="list", elements="str"),
+            dhcp=dict(type="raw"),
+            routes=dict(type="list", elements="dict", options=dict(
+                destination=dict(type="str"),
+                gateway=dict(type="str"),
+                metric=dict(type="int"),
+            )),
+            settings=dict(type="dict", default={}),
+            backup=dict(type="bool", default=False),
+            apply=dict(type="str", choices=["never", "changed", "always"], default="never"),
+            apply_method=dict(type="str", choices=["auto", "reload", "restart"], default="auto"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    result = dict(changed=False, applied=False, apply_action=None)
+
+    # Validate everything before touching the host.
+    try:
+        file_name = validate_file_name(params["name"])
+        wanted = None
+        if params["state"] == "present":
+            wanted = render(build_sections(
+                match_name=params["match_name"], match=params["match"],
+                addresses=params["address"], gateway=params["gateway"], dns=params["dns"],
+                domains=params["domains"], dhcp=params["dhcp"], routes=params["routes"],
+                settings=params["settings"],
+            ))
+    except NetworkdError as exc:
+        module.fail_json(msg="homelab.photon.networkd: invalid %s" % exc, option=exc.option,
+                         value=to_native(exc.value))
+
+    directory = params["directory"]
+    if not os.path.isdir(directory):
+        module.fail_json(msg="homelab.photon.networkd: directory %s does not exist; is"
+                         " systemd-networkd installed?" % directory)
+    path = os.path.join(directory, file_name)
+    result["path"] = path
+    current = read_file(path)
+
+    if params["state"] == "present":
+        content_changed = current != wanted
+        fix_attributes = not content_changed and attributes_differ(path)
+        changed = content_changed or fix_attributes
+        result["content"] = wanted
+    else:
+        content_changed = changed = current is not None
+        fix_attributes = False
+        result["content"] = ""
+    result["changed"] = changed
+    if content_changed:
+        result["diff"] = dict(before=current or "", after=wanted or "",
+                              before_header=path if current is not None else "/dev/null",
+                              after_header=path if wanted is not None else "/dev/null")
+
+    apply_mode = params["apply"]
+    do_apply = apply_mode == "always" or (apply_mode == "changed" and changed)
+    if apply_mode != "never":
+        result["systemd_version"] = systemd_version(module)
+    if do_apply:
+        try:
+            action, argv = apply_decision(result["systemd_version"], params["apply_method"])
+        except NetworkdError as exc:
+            module.fail_json(msg="homelab.photon.networkd: %s" % exc)
+        result["applied"] = True
+        result["apply_action"] = action
+        # Telling networkd to re-read its files is a change of the host's state in itself.
+        result["changed"] = True
+
+    if module.check_mode:
+        module.exit_json(**result)
+
+    if content_changed and current is not None and params["backup"]:
+        result["backup_file"] = module.backup_local(path)
+    if params["state"] == "present":
+        if content_changed:
+            write_atomically(module, path, wanted)
+        elif fix_attributes:
+            os.chmod(path, FILE_MODE)
+            if os.geteuid() == 0:
+                os.chown(path, 0, 0)
+    elif changed:
+        os.unlink(path)
+
+    if do_apply:
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            module.fail_json(msg="homelab.photon.networkd: `%s` failed after %s %s; the file is"
+                             " written but not applied" % (" ".join(argv),
+                                                           "writing" if params["state"] == "present" else "removing", path),
+                             rc=rc, stdout=out, stderr=err, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
