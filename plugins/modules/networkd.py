@@ -11,7 +11,7 @@ module: networkd
 short_description: Manage one systemd-networkd .network file and apply it
 version_added: 0.1.0
 description:
-  - Writes (or removes) one C(.network) file of systemd-networkd from structured options:
+  - Writes (or removes) one C(.network) file of systemd-networkd from structured options -
     the C([Match]) keys, addresses, gateway, DNS servers, search domains, DHCP mode and routes,
     plus any other key of systemd.network(5) passed through O(settings).
   - Every value is validated before anything on the host is touched; a bad value fails naming
@@ -99,8 +99,8 @@ options:
         type: int
   settings:
     description:
-      - Other keys of systemd.network(5), as C({Section: {Key: value}}); a list value repeats
-        the key. C([Match]) and C([Network]) keys are appended to those sections, other
+      - Other keys of systemd.network(5), as a dictionary of sections, each a dictionary of
+        keys and values; a list value repeats the key. C([Match]) and C([Network]) keys are appended to those sections, other
         sections follow the routes.
       - Keys owned by the options above (C(Name), C(Address), C(Gateway), C(DNS), C(Domains),
         C(DHCP)) are refused here.
