@@ -1,0 +1,3 @@
+module homelab.invalid/pihole-standin
+
+go 1.19

@@ -1,0 +1,75 @@
+"""The dns_query module's socket code against a small DNS responder on loopback (UDP and TCP).
+
+The responder answers from _dnsquery itself; the module's proof against a real DNS server is the
+pihole molecule scenario (roles/pihole/molecule/default), which asks the Pi-hole stand-in.
+"""
+
+import os
+import socket
+import struct
+import sys
+import threading
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
+
+from ansible_collections.homelab.photon.plugins.module_utils import _dnsquery as dq  # noqa: E402
+from ansible_collections.homelab.photon.plugins.modules import dns_query  # noqa: E402
+
+
+def respond(query):
+    qend = 12
+    while query[qend]:
+        qend += query[qend] + 1
+    qend += 5
+    header = struct.pack("!HHHHHH", struct.unpack("!H", query[:2])[0], 0x8580, 1, 1, 0, 0)
+    return header + query[12:qend] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 5, 4) + bytes([10, 0, 0, 7])
+
+
+@pytest.fixture
+def responder():
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen(1)
+
+    def serve_udp():
+        data, addr = udp.recvfrom(512)
+        udp.sendto(respond(data), addr)
+
+    def serve_tcp():
+        conn, _addr = tcp.accept()
+        size = struct.unpack("!H", conn.recv(2))[0]
+        data = conn.recv(size)
+        conn.sendall(dq.tcp_frame(respond(data)))
+        conn.close()
+
+    threads = [threading.Thread(target=serve_udp, daemon=True), threading.Thread(target=serve_tcp, daemon=True)]
+    for thread in threads:
+        thread.start()
+    yield port
+    udp.close()
+    tcp.close()
+
+
+@pytest.mark.parametrize("protocol", ["udp", "tcp"])
+def test_exchange(responder, protocol):
+    query = dq.build_query(42, "nas.home.arpa")
+    result = dq.parse_response(dns_query.exchange("127.0.0.1", responder, protocol, query, 2.0), 42)
+    assert dq.addresses(result, "A") == ["10.0.0.7"]
+    assert result["authoritative"]
+
+
+def test_exchange_refused_tcp():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(socket.error):
+        dns_query.exchange("127.0.0.1", port, "tcp", dq.build_query(1, "pi.hole"), 1.0)
