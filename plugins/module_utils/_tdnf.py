@@ -514,6 +514,9 @@ def diff_lines(installed, transaction):
     for name in touched:
         for pkg in installed.get(name, []):
             before[(pkg.name, pkg.arch, name_evr(pkg))] = pkg
+    # Packages removed are installed by definition (tdnf names dependents the query did not cover).
+    for pkg in transaction.remove:
+        before[(pkg.name, pkg.arch, name_evr(pkg))] = pkg
     after = dict(before)
     for pkg in transaction.remove:
         after.pop((pkg.name, pkg.arch, name_evr(pkg)), None)
