@@ -28,7 +28,7 @@ description:
   - Whether port 53 is free is found by looking at the host's listening sockets (C(ss), or
     C(/proc/net) where C(ss) is missing), after the run.
 author:
-  - homelab.photon contributors
+  - homelab.photon contributors (@homelab-photon)
 options:
   mode:
     description:
@@ -71,12 +71,16 @@ notes:
   - The module owns C(/etc/resolv.conf) in every mode; a file there is replaced (see the diff).
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Predicts the changes, the upstream servers and the holders of port 53.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the drop-in, C(/etc/resolv.conf) and the service state before and after.
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
     platforms: posix
 seealso:
   - name: systemd-resolved

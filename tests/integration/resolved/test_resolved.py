@@ -1,0 +1,269 @@
+"""Lab proof of homelab.photon.resolved, against the real systemd-resolved and Docker of a lab host.
+
+One lab host (the Debian 13 systemd container standing in for Photon OS 5), driven over SSH with
+ansible-playbook, as a user would. Inside it Docker runs (as on Photon, started by hand) and a
+container publishing 53/udp and 53/tcp stands in for Pi-hole: STAND-IN, a busybox image made on
+the lab host with ``docker import`` (no registry here) whose ``nc`` answers on TCP 53 with a fixed
+word; only the port conflict and the published port matter, not DNS service by the container.
+
+The story:
+1. Photon's default (stub on): the stand-in fails to start with "address already in use".
+2. For mode no_stub, then disabled: a check+diff run predicts; the real run does exactly that
+   (changed, actions, port53_free, holders, resolv_conf, upstream servers); the stand-in now
+   starts and answers on 127.0.0.1:53; the host still resolves a lab name through its upstream
+   (Docker's embedded DNS, 127.0.0.11, which answers for ``<container>.homelab-lab``); a second
+   run changes nothing and reports docker-proxy as the holder of port 53, as ``ss`` shows.
+3. mode stub puts Photon's default back, and the stand-in fails to start again.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+BUSYBOX = "/bin/busybox"  # Debian's busybox-static on this machine: a static binary.
+STANDIN_IMAGE = "homelab-dns-standin:lab"
+STANDIN = "dns-standin"
+BIND_ERROR = "address already in use"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(BUSYBOX) or shutil.which("docker") is None,
+                                reason="needs Docker and a static busybox (busybox-static)")
+
+
+class Runner:
+    """Runs homelab.photon.resolved on the lab host with ansible-playbook over SSH."""
+
+    def __init__(self, host, repo_root, workdir):
+        self.host = host
+        self.repo_root = repo_root
+        self.workdir = workdir
+        self.inventory = os.path.join(workdir, "inventory")
+        with open(self.inventory, "w") as handle:
+            handle.write("[lab]\n%s\n" % host.inventory_line())
+
+    def run(self, args, check=False, diff=True):
+        playbook = os.path.join(self.workdir, "play.yml")
+        play = [{"name": "resolved", "hosts": "lab", "gather_facts": False,
+                 "tasks": [{"name": "resolved", "homelab.photon.resolved": args}]}]
+        with open(playbook, "w") as handle:
+            json.dump(play, handle)
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": os.path.join(self.repo_root, "tests", "output", "collections"),
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_NOCOLOR": "1",
+        })
+        venv_playbook = os.path.join(self.repo_root, ".venv", "bin", "ansible-playbook")
+        argv = [venv_playbook if os.path.exists(venv_playbook) else "ansible-playbook",
+                "-i", self.inventory, playbook]
+        if check:
+            argv.append("--check")
+        if diff:
+            argv.append("--diff")
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
+        try:
+            output = json.loads(proc.stdout)
+            result = output["plays"][0]["tasks"][0]["hosts"][self.host.name]
+        except (ValueError, KeyError, IndexError):
+            raise AssertionError("ansible-playbook gave no result (rc=%d)\n%s\n%s"
+                                 % (proc.returncode, proc.stdout, proc.stderr))
+        return result
+
+
+def port53_sockets(host):
+    """What ``ss`` shows on port 53 right now: a sorted list of (proto, address, pid, process),
+    read independently of the module's parser."""
+    out = host.exec("ss", "-H", "-l", "-n", "-t", "-u", "-p").stdout
+    found = []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or not fields[4].endswith(":53"):
+            continue
+        address = fields[4][:-3].strip("[]").split("%")[0].strip("[]")
+        for process, pid in re.findall(r'\("([^"]+)",pid=(\d+)', line):
+            found.append((fields[0], address, int(pid), process))
+    return sorted(found)
+
+
+def as_tuples(holders, with_pid=True):
+    return sorted((h["proto"], h["address"], h["pid"] if with_pid else None, h["process"])
+                  for h in holders)
+
+
+def without_pid(tuples):
+    return sorted((proto, address, None, process) for proto, address, _pid, process in tuples)
+
+
+def start_standin(host):
+    host.exec("docker", "rm", "-f", STANDIN, check=False)
+    return host.exec("docker", "run", "-d", "--name", STANDIN, "-p", "53:53/udp", "-p", "53:53/tcp",
+                     STANDIN_IMAGE, "nc", "-ll", "-p", "53", "-e", "/bin/busybox", "echo",
+                     "stand-in-dns", check=False)
+
+
+def resolves(host):
+    """The host resolves a lab name through DNS (not /etc/hosts): its own container name in the
+    lab network's domain, answered by Docker's embedded DNS, the upstream resolved uses."""
+    name = "%s.homelab-lab" % host.name
+    out = host.exec("getent", "hosts", name, check=False)
+    return out.returncode == 0 and out.stdout.split()[:1] == [host.ip]
+
+
+@pytest.fixture
+def lab(lab_host, repo_root):
+    workdir = tempfile.mkdtemp(prefix="homelab-resolved-")
+    host = lab_host
+    # Docker is installed but disabled on the host, as on Photon: start it by hand.
+    subprocess.run(["docker", "cp", BUSYBOX, "%s:/usr/local/bin/busybox" % host.name], check=True,
+                   capture_output=True)
+    host.exec("systemctl", "start", "docker")
+    host.sh("set -e; d=$(mktemp -d); mkdir $d/bin; cp /usr/local/bin/busybox $d/bin/busybox;"
+            " tar -C $d -c . | docker import -c 'ENTRYPOINT [\"/bin/busybox\"]' - %s >/dev/null;"
+            " rm -rf $d" % STANDIN_IMAGE)
+    try:
+        yield host, Runner(host, repo_root, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def diff_by_header(result):
+    entries = result.get("diff") or []
+    if isinstance(entries, dict):
+        entries = [entries]
+    return {entry["before_header"]: entry for entry in entries}
+
+
+def check_then_apply(host, runner, args):
+    predicted = runner.run(args, check=True)
+    assert not predicted.get("failed"), predicted
+    applied = runner.run(args)
+    assert not applied.get("failed"), applied
+    # Check mode predicted exactly what the real run did and found.
+    for key in ("changed", "actions", "port53_free", "resolv_conf", "upstream_dns", "drop_in"):
+        assert predicted[key] == applied[key], (key, predicted[key], applied[key])
+    assert as_tuples(predicted["port53_holders"], False) == as_tuples(applied["port53_holders"], False)
+    assert predicted["diff"] == applied["diff"]
+    # What the module reports is what the sockets say.
+    real = port53_sockets(host)
+    assert as_tuples(applied["port53_holders"]) == real
+    assert applied["port53_free"] is (real == [])
+    return predicted, applied
+
+
+def test_resolved_frees_port53_and_keeps_dns(lab):
+    host, runner = lab
+
+    # 1. Photon's default: the stub holds port 53 and the stand-in cannot publish it.
+    assert host.exec("readlink", "/etc/resolv.conf").stdout.strip() == "/run/systemd/resolve/stub-resolv.conf"
+    stub_sockets = port53_sockets(host)
+    assert ("udp", "127.0.0.53", stub_sockets[0][2], "systemd-resolve") in stub_sockets
+    refused = start_standin(host)
+    assert refused.returncode != 0 and BIND_ERROR in refused.stderr, refused
+    host.exec("docker", "rm", "-f", STANDIN)
+    assert resolves(host)
+
+    # 2a. no_stub: stub listener off, resolved running, resolv.conf -> the uplink file.
+    predicted, applied = check_then_apply(host, runner, {"mode": "no_stub"})
+    assert applied["changed"] is True
+    assert applied["actions"] == [
+        "write /etc/systemd/resolved.conf.d/homelab.conf",
+        "restart systemd-resolved.service",
+        "link /etc/resolv.conf -> /run/systemd/resolve/resolv.conf",
+    ]
+    diff = diff_by_header(applied)
+    assert diff["/etc/systemd/resolved.conf.d/homelab.conf"]["before"] == ""
+    assert "DNSStubListener=no\n" in diff["/etc/systemd/resolved.conf.d/homelab.conf"]["after"]
+    assert diff["/etc/resolv.conf"]["before"] == "symlink -> /run/systemd/resolve/stub-resolv.conf\n"
+    assert diff["/etc/resolv.conf"]["after"] == "symlink -> /run/systemd/resolve/resolv.conf\n"
+    assert applied["port53_free"] is True and applied["port53_holders"] == []
+    assert applied["upstream_dns"] == ["127.0.0.11"]
+    assert host.exec("readlink", "/etc/resolv.conf").stdout.strip() == "/run/systemd/resolve/resolv.conf"
+    assert "DNSStubListener=no" in host.exec("cat", "/etc/systemd/resolved.conf.d/homelab.conf").stdout
+    assert host.exec("systemctl", "is-active", "systemd-resolved").stdout.strip() == "active"
+    assert resolves(host)
+    started_no_stub = start_standin(host)
+    assert started_no_stub.returncode == 0, started_no_stub.stderr
+    assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "stand-in-dns"
+    again = runner.run({"mode": "no_stub"})
+    assert again["changed"] is False and again["actions"] == [], again
+    assert again["port53_free"] is False
+    assert as_tuples(again["port53_holders"]) == port53_sockets(host)
+    assert {h["process"] for h in again["port53_holders"]} == {"docker-proxy"}
+    assert {(h["proto"], h["address"]) for h in again["port53_holders"]} >= {("udp", "0.0.0.0"),
+                                                                             ("tcp", "0.0.0.0")}
+    assert resolves(host)
+    host.exec("docker", "rm", "-f", STANDIN)
+
+    # 2b. disabled (the manual recipe's way): resolved stopped and disabled, a real resolv.conf
+    # naming the upstream resolved was using, written before resolved stopped.
+    predicted, applied = check_then_apply(host, runner, {"mode": "disabled"})
+    assert applied["changed"] is True
+    assert applied["actions"] == [
+        "write /etc/resolv.conf",
+        "stop systemd-resolved.service",
+        "disable systemd-resolved.service",
+    ]
+    diff = diff_by_header(applied)
+    assert diff["/etc/resolv.conf"]["before"] == "symlink -> /run/systemd/resolve/resolv.conf\n"
+    assert "nameserver 127.0.0.11\n" in diff["/etc/resolv.conf"]["after"]
+    assert diff["systemd-resolved.service"]["after"] == "systemd-resolved.service: inactive, disabled\n"
+    assert applied["resolv_conf"] == "file" and applied["upstream_dns"] == ["127.0.0.11"]
+    assert host.exec("test", "-L", "/etc/resolv.conf", check=False).returncode == 1
+    assert "nameserver 127.0.0.11" in host.exec("cat", "/etc/resolv.conf").stdout
+    assert host.exec("systemctl", "is-enabled", "systemd-resolved", check=False).stdout.strip() == "disabled"
+    assert host.exec("systemctl", "is-active", "systemd-resolved", check=False).stdout.strip() == "inactive"
+    assert applied["port53_free"] is True
+    assert resolves(host)
+    started_disabled = start_standin(host)
+    assert started_disabled.returncode == 0, started_disabled.stderr
+    assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "stand-in-dns"
+    again = runner.run({"mode": "disabled"})
+    assert again["changed"] is False and again["actions"] == [], again
+    assert again["upstream_dns"] == ["127.0.0.11"]
+    assert as_tuples(again["port53_holders"]) == port53_sockets(host) != []
+    assert resolves(host)
+    host.exec("docker", "rm", "-f", STANDIN)
+
+    # 3. stub: Photon's default back; the conflict is back too.
+    predicted, applied = check_then_apply(host, runner, {"mode": "stub"})
+    assert applied["changed"] is True
+    assert applied["actions"] == [
+        "remove /etc/systemd/resolved.conf.d/homelab.conf",
+        "enable systemd-resolved.service",
+        "start systemd-resolved.service",
+        "link /etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf",
+    ]
+    assert applied["resolv_conf"] == "/run/systemd/resolve/stub-resolv.conf"
+    assert applied["port53_free"] is False
+    assert {(h["address"], h["process"]) for h in applied["port53_holders"]} >= {
+        ("127.0.0.53", "systemd-resolve")}
+    assert host.exec("test", "-e", "/etc/systemd/resolved.conf.d/homelab.conf", check=False).returncode == 1
+    assert resolves(host)
+    refused = start_standin(host)
+    assert refused.returncode != 0 and BIND_ERROR in refused.stderr, refused
+    host.exec("docker", "rm", "-f", STANDIN)
+    again = runner.run({"mode": "stub"})
+    assert again["changed"] is False and again["actions"] == [], again
+
+
+def test_resolved_bad_input_changes_nothing(lab_host, repo_root):
+    """Bad options are refused before the host is touched, naming the option and the value."""
+    workdir = tempfile.mkdtemp(prefix="homelab-resolved-")
+    try:
+        runner = Runner(lab_host, repo_root, workdir)
+        before = lab_host.exec("readlink", "/etc/resolv.conf").stdout
+        result = runner.run({"mode": "disabled", "dns": ["192.168.0.300", ""],
+                             "drop_in": "../evil.conf"})
+        assert result.get("failed") is True
+        for fragment in ("dns: '192.168.0.300'", "dns: an empty entry", "drop_in: '../evil.conf'"):
+            assert fragment in result["msg"], result["msg"]
+        assert lab_host.exec("readlink", "/etc/resolv.conf").stdout == before
+        assert lab_host.exec("systemctl", "is-active", "systemd-resolved").stdout.strip() == "active"
+        assert lab_host.exec("ls", "/etc/systemd").stdout.count("resolved.conf.d") == 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
