@@ -49,3 +49,81 @@ def playbook_argv(tmp_path, playbook, extravars, name="play"):
 def run_playbook(tmp_path, playbook, extravars, name="play", timeout=900):
     return subprocess.run(playbook_argv(tmp_path, playbook, extravars, name), env=ansible_env(),
                           capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path))
+
+
+def connect(sim):
+    """pyvmomi session on the simulator (its certificate is self-signed)."""
+    import ssl
+
+    from pyVim.connect import SmartConnect
+
+    return SmartConnect(host=sim.host, port=sim.port, user=sim.username, pwd=sim.password,
+                        sslContext=ssl._create_unverified_context())
+
+
+def find_vms(si, name=None):
+    from pyVmomi import vim
+
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return [vm for vm in view.view if name is None or vm.name == name]
+    finally:
+        view.DestroyView()
+
+
+def guestinfo(vm):
+    """The VM's guestinfo.* extraConfig keys, as a dict."""
+    return {opt.key: opt.value for opt in (vm.config.extraConfig or []) if opt.key.startswith("guestinfo.")}
+
+
+def guestinfo_env(keys):
+    """cloud-init's VMware datasource reads guestinfo from VMX_GUESTINFO_* when VMX_GUESTINFO=1:
+    guestinfo.userdata.encoding becomes VMX_GUESTINFO_USERDATA_ENCODING, and so on."""
+    env = {"VMX_GUESTINFO": "1"}
+    for key, value in keys.items():
+        env["VMX_" + key.replace(".", "_").upper()] = value
+    return env
+
+
+def decode_guestinfo(keys, part):
+    import base64
+    import gzip
+
+    data = keys["guestinfo." + part]
+    encoding = keys.get("guestinfo.%s.encoding" % part, "")
+    if encoding in ("gzip+base64", "gz+b64"):
+        return gzip.decompress(base64.b64decode(data)).decode()
+    if encoding in ("base64", "b64"):
+        return base64.b64decode(data).decode()
+    return data
+
+
+class OvaServer:
+    """A plain HTTP server for one directory on loopback, counting the GET requests per path."""
+
+    def __init__(self, directory):
+        import functools
+        import http.server
+        import threading
+
+        self.requests = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                server.requests.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     functools.partial(Handler, directory=directory))
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,238 @@
+"""End to end: the role homelab.photon.vm, from the OVA download to an SSH-ready host.
+
+What is real: the role and homelab.photon.ova_import, ansible-playbook, the govmomi vSphere
+simulator (ESX mode) that receives the import and keeps the VM's extraConfig, the lab host's
+cloud-init 25.1 (VMware datasource), sshd, PAM and shadow.
+Stand-ins: the generated OVA (tests/lab/ova.py) stands in for Photon's OVA, the lab host (a
+Debian 13 systemd container, root's password `changeme` and EXPIRED as in the OVA) stands in for
+the VM's guest, and the test plays the hypervisor's part between the two: it reads the guestinfo
+keys the import wrote into the VM's extraConfig and hands them to cloud-init as VMX_GUESTINFO_*
+variables, stage by stage (the simulator runs no guest and reports no IP, so the role waits on
+the static address, which is the lab host's own).
+"""
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+import ova  # tests/lab/ova.py (on sys.path through tests/integration/vsphere/conftest.py)
+from vmrole_helpers import (OvaServer, ansible_env, connect, decode_guestinfo, find_vms, guestinfo,
+                            guestinfo_env, playbook_argv, run_playbook, vsphere)
+
+GROUP = "photon_lab"
+VM = "photon-e2e"
+HOSTNAME = "photon-first-boot"
+
+PLAYBOOK = """
+- name: First boot of a Photon OS VM without a console
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: homelab.photon.vm
+
+- name: The next play reaches the VM through the group the role filled
+  hosts: %(group)s
+  gather_facts: false
+  tasks:
+    - name: Read root's password ageing
+      ansible.builtin.command: chage -l root
+      register: chage
+      changed_when: false
+    - name: Read the host name
+      ansible.builtin.command: hostname
+      register: name
+      changed_when: false
+    - name: Report to the test
+      ansible.builtin.copy:
+        content: "{{ {'chage': chage.stdout, 'hostname': name.stdout, 'ansible_host': ansible_host,
+                      'user': ansible_user} | to_json }}"
+        dest: "{{ report }}"
+        mode: "0600"
+      delegate_to: localhost
+""" % {"group": GROUP}
+
+CLOUD_INIT_STAGES = (["init", "--local"], ["init"], ["modules", "--mode", "config"], ["modules", "--mode", "final"])
+
+
+@pytest.fixture(scope="module")
+def sim():
+    sim = vsphere.start_vcsim("esx")
+    try:
+        yield sim
+    finally:
+        sim.stop()
+        if sim.own_dir:
+            import shutil
+            shutil.rmtree(sim.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def served_ova(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("ova"))
+    info = ova.build(directory, size_mb=4, name="photon-lab")
+    with open(info["path"], "rb") as handle:
+        assert hashlib.md5(handle.read()).hexdigest() == info["md5"]
+    server = OvaServer(directory)
+    info["url"] = server.url + "/" + os.path.basename(info["path"])
+    info["server"] = server
+    try:
+        yield info
+    finally:
+        server.close()
+
+
+def role_vars(tmp_path, sim, served_ova, ssh_keypair, address, **over):
+    values = {
+        "vm_name": VM,
+        "vm_hostname": HOSTNAME,
+        "vm_ova_src": served_ova["url"],
+        "vm_ova_checksum": "md5:" + served_ova["md5"],
+        "vm_ova_cache_dir": str(tmp_path / "cache"),
+        "vm_vsphere_hostname": sim.host,
+        "vm_vsphere_port": sim.port,
+        "vm_vsphere_username": sim.username,
+        "vm_vsphere_password": sim.password,
+        "vm_vsphere_validate_certs": False,
+        "vm_networks": {"None": "VM Network"},
+        "vm_ssh_public_key": ssh_keypair[1],
+        "vm_network": {"address": address + "/24", "gateway": "172.30.99.1", "dns": ["127.0.0.11"]},
+        "vm_group": GROUP,
+        "vm_ssh_private_key_file": ssh_keypair[0],
+        "vm_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "vm_python_interpreter": "/usr/bin/python3",
+        "vm_ssh_timeout": 180,
+        "report": str(tmp_path / "report.json"),
+    }
+    values.update(over)
+    return values
+
+
+def recap(stdout, host):
+    match = re.search(r"^%s\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % re.escape(host),
+                      stdout, re.M)
+    assert match, stdout
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
+
+
+def wait_for_guestinfo(si, proc, timeout=300):
+    """The role imports and powers on; meanwhile poll the simulator for the VM's guestinfo."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        vms = find_vms(si, VM)
+        if vms:
+            keys = guestinfo(vms[0])
+            if "guestinfo.userdata" in keys and "guestinfo.metadata" in keys:
+                return vms[0], keys
+        if proc.poll() is not None:
+            pytest.fail("the play ended before the VM had its guestinfo:\n" + proc.stdout.read())
+        time.sleep(0.5)
+    proc.kill()
+    pytest.fail("no VM %s with guestinfo after %d s:\n%s" % (VM, timeout, proc.communicate()[0]))
+
+
+def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_keypair):
+    host = lab_host_factory(prefix="vm-e2e", authorize=False)
+    # The lab host is the Photon OVA's guest: changeme, expired; no key for root.
+    assert "password must be changed" in host.exec("chage", "-l", "root").stdout
+    assert host.exec("test", "-e", "/root/.ssh/authorized_keys", check=False).returncode != 0
+    served_ova["server"].requests.clear()
+
+    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, host.ip)
+    proc = subprocess.Popen(playbook_argv(tmp_path, PLAYBOOK, extravars, name="firstboot"), env=ansible_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
+    si = connect(sim)
+    vm, keys = wait_for_guestinfo(si, proc)
+
+    # What the import wrote: gzip+base64 user-data and meta-data, the role's documents.
+    assert keys["guestinfo.userdata.encoding"] == "gzip+base64"
+    assert keys["guestinfo.metadata.encoding"] == "gzip+base64"
+    userdata = decode_guestinfo(keys, "userdata")
+    assert userdata.startswith("#cloud-config\n") and ssh_keypair[1] in userdata
+    assert "local-hostname: \"%s\"" % HOSTNAME in decode_guestinfo(keys, "metadata")
+
+    # The guest's first boot: the real cloud-init on those keys, stage by stage.
+    env = guestinfo_env(keys)
+    host.exec("cloud-init", "clean", "--logs")
+    for stage in CLOUD_INIT_STAGES:
+        result = host.exec("cloud-init", *stage, env=env, check=False)
+        assert result.returncode == 0, (stage, result.stdout, result.stderr)
+    status = host.exec("cloud-init", "status", "--long", check=False).stdout
+    assert "DataSourceVMware [seed=envvar]" in status, status
+
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    first = recap(out, "localhost")
+    assert first["changed"] >= 2 and first["failed"] == 0, out  # download + import
+    assert served_ova["server"].requests == ["/photon-lab.ova"]
+    assert os.path.exists(os.path.join(extravars["vm_ova_cache_dir"], "photon-lab.ova"))
+
+    # The next play reached the VM by SSH with the injected key, as root, on the static address.
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ansible_host"] == host.ip and report["user"] == "root"
+    assert re.search(r"Password expires\s*:\s*never", report["chage"]), report["chage"]
+    assert "must be changed" not in report["chage"]
+    assert report["hostname"] == HOSTNAME
+    # Checked again without Ansible, from the guest itself.
+    assert host.exec("hostname").stdout.strip() == HOSTNAME
+    assert host.exec("passwd", "-S", "root").stdout.split()[1] == "L"  # no hash given: locked
+    network_file = host.exec("stat", "-c", "%a", "/etc/systemd/network/10-static-en.network").stdout.strip()
+    assert network_file == "644"
+    assert "10-static-en.network" in host.exec("networkctl", "status", "eth0", "--no-pager", check=False).stdout
+
+    # Second run: the VM is found, nothing is downloaded or imported again, the group is refilled.
+    (tmp_path / "report.json").unlink()
+    again = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert recap(again.stdout, "localhost")["changed"] == 0, again.stdout
+    assert recap(again.stdout, VM)["changed"] == 0, again.stdout
+    assert served_ova["server"].requests == ["/photon-lab.ova"]
+    assert len(find_vms(si, VM)) == 1
+    assert json.loads((tmp_path / "report.json").read_text())["hostname"] == HOSTNAME
+    # No secret in the output of either run.
+    for text in (out, again.stdout):
+        assert sim.password not in text
+
+
+BAD_INPUTS = {
+    "no-key-no-hash": ({"vm_ssh_public_key": ""}, "give vm_ssh_public_key"),
+    "malformed-key": ({"vm_ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroken user@lab"},
+                      "vm_ssh_public_key is not an OpenSSH public key"),
+    "plain-password": ({"vm_ssh_public_key": "", "vm_root_password_hash": "changeme2"}, "not a crypt(3) hash"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_inputs_stop_before_anything(tmp_path, sim, served_ova, ssh_keypair, case):
+    over, message = BAD_INPUTS[case]
+    served_ova["server"].requests.clear()
+    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.250", vm_name="photon-bad-" + case,
+                          **over)
+    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout
+    assert "changeme2" not in result.stdout
+    assert served_ova["server"].requests == []  # nothing downloaded
+    assert not (tmp_path / "cache").exists()
+    assert find_vms(connect(sim), "photon-bad-" + case) == []  # nothing imported
+
+
+def test_checksum_mismatch_discards_the_cached_file(tmp_path, sim, served_ova, ssh_keypair):
+    served_ova["server"].requests.clear()
+    name = "photon-bad-checksum"
+    wrong = "md5:" + ("0" if served_ova["md5"][0] != "0" else "1") + served_ova["md5"][1:]
+    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.250", vm_name=name, vm_ova_checksum=wrong)
+    cached = tmp_path / "cache" / "photon-lab.ova"
+    cached.parent.mkdir()
+    cached.write_bytes(b"a stale, partial download\n")  # what a previous run left
+    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    assert result.returncode != 0
+    assert "did not match" in result.stdout and "was removed and nothing was imported" in result.stdout, result.stdout
+    assert served_ova["server"].requests == ["/photon-lab.ova"]  # downloaded, then refused
+    assert not cached.exists()
+    assert os.listdir(str(cached.parent)) == []
+    assert find_vms(connect(sim), name) == []
