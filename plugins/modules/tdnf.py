@@ -29,7 +29,7 @@ description:
   - tdnf always runs with C(-y) or C(--assumeno), never reading a prompt, with C(LC_ALL=C). tdnf's
     exit code is its error number cut to 8 bits; the module reports the real C(Error(N)) number.
 author:
-  - homelab.photon contributors
+  - homelab.photon contributors (@homelab-photon)
 options:
   name:
     description:
@@ -90,11 +90,19 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: With tdnf 3.1 the prediction covers the requested packages, not added dependencies.
+    details:
+      - With tdnf 3.3 and later the prediction is tdnf's own JSON dry run, dependencies included.
+      - With tdnf 3.1 the prediction covers the requested packages, not the dependencies tdnf adds.
+      - O(update_cache) is skipped in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: Sorted C(name-version-release) lines of the packages the transaction touches, before and after.
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 requirements:
   - tdnf and rpm on the target (Photon OS).
@@ -314,7 +322,8 @@ class Tdnf(object):
                     if not enabled and repo_id not in self.options['enablerepo']]
         if not disabled:
             return {}
-        options = dict(self.options, enablerepo=list(self.options['enablerepo']) + disabled)
+        options = dict(self.options)
+        options['enablerepo'] = list(self.options['enablerepo']) + disabled
         options['security'] = False
         hints = {}
         for name in names:
@@ -374,7 +383,9 @@ class Tdnf(object):
         if self.state == 'absent':
             transaction, dummy = predict_from_lists(self.state, specs, installed, [])
             return transaction
-        argv = tdnf_argv(self.tdnf, ['list', 'available'], **dict(self.options, security=False))
+        options = dict(self.options)
+        options['security'] = False
+        argv = tdnf_argv(self.tdnf, ['list', 'available'], **options)
         rc, out, err = self.run(argv)
         if rc != 0:
             self.tdnf_failed(argv, rc, out, err, 'list the available packages')
