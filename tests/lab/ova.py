@@ -5,7 +5,8 @@ The descriptor is modelled on Photon OS's ``photon-hw11`` OVA: virtual hardware 
 ``vmwarePhoton64Guest``, a paravirtual SCSI controller, one vmxnet3 NIC on the OVF network
 ``None`` and one streamOptimized disk made by ``qemu-img convert -O vmdk -o
 subformat=streamOptimized`` from a raw image of the requested size. A ``.mf`` manifest lists the
-SHA1 (or SHA256) sum of every file and ``tar -cf`` packs the ``.ovf`` first, as ovftool does.
+SHA1 (or SHA256) sum of every file and ``tar -cf`` packs the ``.ovf`` first and the ``.mf``
+second, as ovftool does (``manifest_last=True`` puts the manifest at the end).
 
 A streamOptimized VMDK compresses its grains, so a disk of zeros is a few KiB whatever its size.
 To make "an 8 MB OVA" whose disk really carries 8 MB of bytes the raw image is filled with random
@@ -188,7 +189,7 @@ def make_vmdk(raw, vmdk):
 
 def build(out_dir, size_mb=8, name="photon-lab", fill="random", vmx="vmx-11", network="None",
           properties=None, manifest="sha1", corrupt_manifest=False, truncate_to=None,
-          package="ova"):
+          package="ova", manifest_last=False):
     """Build a test OVA (package="ova") or an OVF directory (package="ovf") in out_dir.
 
     Returns a dict: path (the .ova or the .ovf), ovf, disk (file names), disk_bytes (size of the
@@ -222,7 +223,11 @@ def build(out_dir, size_mb=8, name="photon-lab", fill="random", vmx="vmx-11", ne
                 lines.append("%s(%s)= %s\n" % (manifest.upper(), fname, digest))
             with open(os.path.join(work, mf_name), "w", encoding="ascii") as f:
                 f.writelines(lines)
-            files.append(mf_name)
+            # ovftool's order: descriptor, manifest, disks (manifest_last: at the end instead).
+            if manifest_last:
+                files.append(mf_name)
+            else:
+                files.insert(1, mf_name)
         if package == "ovf":
             for fname in files:
                 os.replace(os.path.join(work, fname), os.path.join(out_dir, fname))

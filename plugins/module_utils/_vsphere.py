@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.photon contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared vSphere helpers of homelab.photon (private): connect, find objects, wait for tasks.
+
+Objects are always found through a ContainerView. Besides being one round trip, that is what
+works on a standalone ESXi: the govmomi simulator (and hosts seen in the field) can list a
+datastore id under Datacenter.datastore that does not exist, while the view is consistent.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+import traceback
+
+from ansible.module_utils.basic import env_fallback
+
+PYVMOMI_IMPORT_ERROR = None
+try:
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim, vmodl
+except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
+    PYVMOMI_IMPORT_ERROR = traceback.format_exc()
+    vim = vmodl = None
+
+
+class VsphereError(Exception):
+    """An error with a message meant for the user (the module turns it into fail_json)."""
+
+
+def vsphere_argument_spec():
+    """argument_spec entries of the connection options (see doc fragment homelab.photon.vsphere)."""
+    return dict(
+        hostname=dict(type="str", required=True, fallback=(env_fallback, ["VMWARE_HOST"])),
+        port=dict(type="int", default=443, fallback=(env_fallback, ["VMWARE_PORT"])),
+        username=dict(type="str", required=True, aliases=["user"],
+                      fallback=(env_fallback, ["VMWARE_USER"])),
+        password=dict(type="str", required=True, aliases=["pass", "pwd"], no_log=True,
+                      fallback=(env_fallback, ["VMWARE_PASSWORD"])),
+        validate_certs=dict(type="bool", default=True,
+                            fallback=(env_fallback, ["VMWARE_VALIDATE_CERTS"])),
+    )
+
+
+def ssl_context(validate_certs):
+    """The TLS context for the API and for uploads."""
+    if validate_certs:
+        return ssl.create_default_context()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def fault_message(exc):
+    """A readable one-line message from a vmodl fault or any exception."""
+    msg = getattr(exc, "msg", None) or getattr(exc, "localizedMessage", None)
+    if not msg and getattr(exc, "faultMessage", None):
+        msg = "; ".join(str(m.message) for m in exc.faultMessage if getattr(m, "message", None))
+    name = type(exc).__name__
+    return "%s: %s" % (name, msg) if msg else (str(exc) or name)
+
+
+class Connection:
+    """A logged-in ServiceInstance with the helpers the modules need."""
+
+    def __init__(self, hostname, port, username, password, validate_certs):
+        self.hostname = hostname
+        self.port = port
+        self.username = username
+        self.validate_certs = validate_certs
+        self.ssl_context = ssl_context(validate_certs)
+        where = "%s:%d" % (hostname, port)
+        try:
+            self.si = SmartConnect(host=hostname, port=port, user=username, pwd=password,
+                                   sslContext=self.ssl_context, connectionPoolTimeout=-1)
+        except vim.fault.InvalidLogin as exc:
+            raise VsphereError("login to %s as %s failed: the user name or password is wrong (%s)"
+                               % (where, username, fault_message(exc)))
+        except ssl.SSLError as exc:
+            raise VsphereError("TLS to %s failed: %s (set validate_certs=false for a self-signed "
+                               "lab host)" % (where, exc))
+        except (socket.error, OSError) as exc:
+            raise VsphereError("cannot reach the vSphere API at %s: %s" % (where, exc))
+        except vmodl.MethodFault as exc:
+            raise VsphereError("login to %s failed: %s" % (where, fault_message(exc)))
+        except Exception as exc:  # pylint: disable=broad-except
+            raise VsphereError("cannot connect to %s: %s" % (where, exc))
+        self.content = self.si.RetrieveContent()
+        self.about = self.content.about
+
+    @property
+    def is_vcenter(self):
+        return self.about.apiType == "VirtualCenter"
+
+    def close(self):
+        try:
+            Disconnect(self.si)
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+    def objects(self, vimtype, root=None):
+        """Every object of a type below root (default: the root folder), through a ContainerView."""
+        view = self.content.viewManager.CreateContainerView(
+            root or self.content.rootFolder, [vimtype], True)
+        try:
+            return list(view.view)
+        finally:
+            view.DestroyView()
+
+    def find(self, vimtype, name, root=None):
+        """The object of that type and name below root, or None."""
+        for obj in self.objects(vimtype, root):
+            if obj.name == name:
+                return obj
+        return None
+
+
+def wait_for_task(task, timeout=3600, poll=0.1):
+    """Wait for a vSphere task; return its result or raise VsphereError with the fault."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = task.info
+        if info.state == vim.TaskInfo.State.success:
+            return info.result
+        if info.state == vim.TaskInfo.State.error:
+            raise VsphereError(fault_message(info.error) if info.error else "task failed")
+        if time.monotonic() > deadline:
+            raise VsphereError("task %s did not finish within %d s" % (info.key, timeout))
+        time.sleep(poll)
