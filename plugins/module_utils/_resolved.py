@@ -127,6 +127,52 @@ def validate(params):
     return errors
 
 
+# Where resolved reads drop-ins from (resolved.conf(5)); a later file name wins, whichever
+# directory it is in, and a name in an earlier directory hides the same name in later ones.
+DROP_IN_DIRS = ("/etc/systemd/resolved.conf.d", "/run/systemd/resolved.conf.d",
+                "/usr/local/lib/systemd/resolved.conf.d", "/usr/lib/systemd/resolved.conf.d")
+_FALSE = ("no", "false", "0", "off")
+
+
+def stub_listener_setting(text):
+    """The value of the last DNSStubListener= in the [Resolve] section of a config text, or None."""
+    value = None
+    section = None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            section = line
+            continue
+        key, sep, val = line.partition("=")
+        if sep and section == "[Resolve]" and key.strip() == "DNSStubListener":
+            value = val.strip()
+    return value
+
+
+def overriding_drop_ins(mode, drop_in, files):
+    """Drop-ins that resolved reads after the module's and that set the stub listener against
+    ``mode``. ``files`` maps each drop-in path (in DROP_IN_DIRS order) to its text. Returns a
+    list of (path, value)."""
+    effective = {}
+    for path in files:
+        name = path.rsplit("/", 1)[-1]
+        if name.endswith(".conf") and name not in effective:
+            effective[name] = path
+    against = []
+    for name in sorted(effective):
+        if name <= drop_in:
+            continue
+        value = stub_listener_setting(files[effective[name]])
+        if value is None:
+            continue
+        stub_off = value.lower() in _FALSE
+        if (mode == "stub") == stub_off:
+            against.append((effective[name], value))
+    return against
+
+
 # --------------------------------------------------------------------------- rendering
 
 def render_drop_in(mode, dns=None, fallback_dns=None, domains=None):
@@ -358,14 +404,24 @@ def service_text(active, enabled):
 def plan(params, state):
     """Decide what a run changes. ``state`` holds: drop_in (text or None), resolv_conf (type
     link/file/missing, target, content), uplink_text, active (bool), enabled (the word of
-    ``systemctl is-enabled``), holders, systemd_version.
+    ``systemctl is-enabled``), holders, systemd_version, drop_ins (every resolved drop-in path,
+    in DROP_IN_DIRS order, mapped to its text).
 
     Returns a dict: drop_in (new text or None), drop_in_action (None/write/remove),
     resolv_conf (wanted: type, target or content), resolv_conf_action (None/link/file),
     service_steps (systemctl verbs, in order), order ("service-first" or "file-first"),
-    upstream_dns, upstream_source, error (a message when the run cannot go on)."""
+    upstream_dns, upstream_source, warnings, error (a message when the run cannot go on)."""
     mode = params["mode"]
-    result = {"error": None, "service_steps": [], "upstream_source": None}
+    result = {"error": None, "service_steps": [], "upstream_source": None, "warnings": []}
+    if mode != "disabled":
+        against = overriding_drop_ins(mode, params["drop_in"], state.get("drop_ins") or {})
+        if against:
+            result["error"] = (
+                "mode=%s: %s, read after %s, would turn the stub listener %s again; remove that"
+                " setting or give drop_in a name that sorts after it"
+                % (mode, ", ".join("%s (DNSStubListener=%s)" % item for item in against),
+                   params["drop_in"], "off" if mode == "stub" else "on"))
+            return result
     drop_in = render_drop_in(mode, params.get("dns"), params.get("fallback_dns"),
                              params.get("domains"))
     result["drop_in"] = drop_in
@@ -386,6 +442,10 @@ def plan(params, state):
             result["error"] = ("mode=disabled: no upstream DNS server is known (resolved is not"
                                " running and /etc/resolv.conf names none); give them in 'dns'")
             return result
+        if len(servers) > 3:
+            result["warnings"].append(
+                "mode=disabled: /etc/resolv.conf names %d servers; the C library uses only the"
+                " first three (%s)" % (len(servers), ", ".join(servers[:3])))
         content = render_resolv_conf(servers, search_domains(params.get("domains"), state, source))
         wanted = {"type": "file", "target": None, "content": content}
         if state.get("active"):

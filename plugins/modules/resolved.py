@@ -64,8 +64,10 @@ options:
     type: str
     default: homelab.conf
 notes:
-  - A drop-in sorted after O(drop_in) (or in C(/run/systemd/resolved.conf.d/)) can turn the stub
-    back on; the module then fails and says that resolved still holds port 53.
+  - A drop-in that resolved reads after O(drop_in) (a later name in C(/etc), C(/run),
+    C(/usr/local/lib) or C(/usr/lib) C(systemd/resolved.conf.d/)) and sets C(DNSStubListener=)
+    against the mode makes the module fail before it changes anything, naming that file. If
+    resolved still holds port 53 after the run anyway (C(DNSStubListenerExtra=)), it fails too.
   - With O(mode=disabled) the drop-in still carries C(DNSStubListener=no), so that anything
     that starts resolved again does not take port 53 back.
   - The module owns C(/etc/resolv.conf) in every mode; a file there is replaced (see the diff).
@@ -199,6 +201,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.homelab.photon.plugins.module_utils._resolved import (
     DROP_IN_DIR,
+    DROP_IN_DIRS,
     RESOLV_CONF,
     SERVICE,
     UPLINK_RESOLV_CONF,
@@ -301,7 +304,21 @@ class Host:
             "enabled": enabled,
             "holders": self.holders(),
             "systemd_version": parse_systemd_version(version_text),
+            "drop_ins": self.drop_ins(),
         }
+
+    def drop_ins(self):
+        files = {}
+        for directory in DROP_IN_DIRS:
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(directory, name)
+                if name.endswith(".conf") and os.path.isfile(path):
+                    files[path] = self.read(path)
+        return files
 
     def _replace(self, path, make_temp):
         """Put a new file or link at ``path`` by renaming a temporary one over it."""
@@ -419,6 +436,8 @@ def main():
     the_plan = make_plan(params, state)
     if the_plan["error"]:
         module.fail_json(msg=the_plan["error"])
+    for warning in the_plan["warnings"]:
+        module.warn(warning)
     changed = plan_changed(the_plan)
     actions = describe_actions(drop_in_path, the_plan)
     result = dict(changed=changed, mode=mode, drop_in=drop_in_path, actions=actions,

@@ -196,6 +196,14 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     assert {h["process"] for h in again["port53_holders"]} == {"docker-proxy"}
     assert {(h["proto"], h["address"]) for h in again["port53_holders"]} >= {("udp", "0.0.0.0"),
                                                                              ("tcp", "0.0.0.0")}
+    # Without ss the module reads /proc/net and /proc/*/fd: the same holders.
+    host.exec("mv", "/usr/bin/ss", "/usr/bin/ss.hidden")
+    try:
+        from_proc = runner.run({"mode": "no_stub"}, check=True)
+    finally:
+        host.exec("mv", "/usr/bin/ss.hidden", "/usr/bin/ss")
+    assert from_proc["changed"] is False
+    assert as_tuples(from_proc["port53_holders"]) == as_tuples(again["port53_holders"])
     assert resolves(host)
     host.exec("docker", "rm", "-f", STANDIN)
 
@@ -265,5 +273,14 @@ def test_resolved_bad_input_changes_nothing(lab_host, repo_root):
         assert lab_host.exec("readlink", "/etc/resolv.conf").stdout == before
         assert lab_host.exec("systemctl", "is-active", "systemd-resolved").stdout.strip() == "active"
         assert lab_host.exec("ls", "/etc/systemd").stdout.count("resolved.conf.d") == 0
+        # A drop-in read after the module's that turns the stub on again: refused up front.
+        lab_host.sh("mkdir -p /run/systemd/resolved.conf.d && printf '[Resolve]\\nDNSStubListener=yes\\n'"
+                    " > /run/systemd/resolved.conf.d/zz-vendor.conf")
+        result = runner.run({"mode": "no_stub"})
+        assert result.get("failed") is True
+        assert "/run/systemd/resolved.conf.d/zz-vendor.conf (DNSStubListener=yes)" in result["msg"]
+        assert lab_host.exec("readlink", "/etc/resolv.conf").stdout == before
+        assert lab_host.exec("test", "-e", "/etc/systemd/resolved.conf.d/homelab.conf",
+                             check=False).returncode == 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

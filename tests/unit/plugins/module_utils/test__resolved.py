@@ -402,3 +402,45 @@ def test_describe_and_texts():
     assert r.resolv_conf_text(STUB_LINK) == "symlink -> %s\n" % r.STUB_RESOLV_CONF
     assert r.resolv_conf_text({"type": "missing", "target": None, "content": None}) == ""
     assert r.service_text(True, "enabled") == "systemd-resolved.service: active, enabled\n"
+
+
+# ----------------------------------------------------------------------------- other drop-ins
+
+def test_stub_listener_setting():
+    assert r.stub_listener_setting("[Resolve]\nDNSStubListener=no\n") == "no"
+    assert r.stub_listener_setting("[Resolve]\n# DNSStubListener=no\nDNS=1.1.1.1\n") is None
+    assert r.stub_listener_setting("[Other]\nDNSStubListener=no\n") is None
+    assert r.stub_listener_setting("[Resolve]\nDNSStubListener=no\nDNSStubListener = udp\n") == "udp"
+    assert r.stub_listener_setting(None) is None
+
+
+def test_overriding_drop_ins_follow_systemd_order():
+    files = {
+        "/etc/systemd/resolved.conf.d/00-early.conf": "[Resolve]\nDNSStubListener=yes\n",
+        "/etc/systemd/resolved.conf.d/homelab.conf": r.render_drop_in("no_stub"),
+        "/etc/systemd/resolved.conf.d/zz-dns.conf": "[Resolve]\nDNS=1.1.1.1\n",
+        "/etc/systemd/resolved.conf.d/zz-masked.conf": "[Resolve]\nDNSStubListener=no\n",
+        "/run/systemd/resolved.conf.d/zz-masked.conf": "[Resolve]\nDNSStubListener=yes\n",
+        "/run/systemd/resolved.conf.d/zz-run.conf": "[Resolve]\nDNSStubListener=udp\n",
+        "/usr/lib/systemd/resolved.conf.d/zz-vendor.conf": "[Resolve]\nDNSStubListener=false\n",
+        "/usr/lib/systemd/resolved.conf.d/zz-vendor.conf.disabled": "[Resolve]\nDNSStubListener=yes\n",
+    }
+    assert r.overriding_drop_ins("no_stub", "homelab.conf", files) == [
+        ("/run/systemd/resolved.conf.d/zz-run.conf", "udp")]
+    assert r.overriding_drop_ins("stub", "homelab.conf", files) == [
+        ("/etc/systemd/resolved.conf.d/zz-masked.conf", "no"),
+        ("/usr/lib/systemd/resolved.conf.d/zz-vendor.conf", "false")]
+    assert r.overriding_drop_ins("no_stub", "zzz.conf", files) == []
+
+
+def test_plan_refuses_when_a_later_drop_in_wins():
+    state = photon_default(drop_ins={"/etc/systemd/resolved.conf.d/zz.conf": "[Resolve]\nDNSStubListener=yes\n"})
+    p = r.plan(params(), state)
+    assert "zz.conf (DNSStubListener=yes)" in p["error"]
+    assert "turn the stub listener on again" in p["error"]
+    assert r.plan(params(mode="disabled"), state)["error"] is None
+
+
+def test_plan_warns_about_more_than_three_servers():
+    p = r.plan(params(mode="disabled", dns=["10.0.0.%d" % i for i in range(1, 5)]), photon_default())
+    assert p["warnings"] and "only the first three (10.0.0.1, 10.0.0.2, 10.0.0.3)" in p["warnings"][0]

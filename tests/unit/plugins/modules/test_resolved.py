@@ -116,6 +116,7 @@ def install(fake, monkeypatch):
         monkeypatch.setattr(mod, "UPLINK_RESOLV_CONF", paths["uplink"], raising=False)
         monkeypatch.setattr(mod, "DROP_IN_DIR", paths["dropin_dir"], raising=False)
     monkeypatch.setattr(_resolved, "STUB_RESOLV_CONF", paths["stub"])
+    monkeypatch.setattr(resolved, "DROP_IN_DIRS", (paths["dropin_dir"],))
     monkeypatch.setattr(resolved, "SETTLE_SECONDS", 0.5)
     monkeypatch.setattr(basic.AnsibleModule, "run_command",
                         lambda self, argv, **kw: fake.run_command(argv, **kw))
@@ -216,7 +217,27 @@ def test_stub_that_cannot_listen_fails_clearly(tmp_path, monkeypatch, capsys):
     assert fake.actions() == ["restart"]
 
 
-def test_other_drop_in_keeping_stub_on_is_reported(host, capsys, monkeypatch):
+def test_later_drop_in_turning_stub_on_fails_before_any_change(host, capsys):
+    os.makedirs(host.paths["dropin_dir"])
+    with open(os.path.join(host.paths["dropin_dir"], "zz-vendor.conf"), "w") as handle:
+        handle.write("[Resolve]\nDNSStubListener=yes\n")
+    result = run_module({"mode": "no_stub"}, capsys)
+    assert result["failed"] is True
+    assert "zz-vendor.conf (DNSStubListener=yes)" in result["msg"]
+    assert host.actions() == []
+    assert sorted(os.listdir(host.paths["dropin_dir"])) == ["zz-vendor.conf"]
+    assert os.readlink(host.paths["resolv"]) == host.paths["stub"]
+
+
+def test_disabled_warns_about_more_than_three_servers(host, capsys):
+    result = run_module({"mode": "disabled", "dns": ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]},
+                        capsys)
+    assert result["changed"] is True
+    # ansible-core 2.19 returns warnings as summaries ({"event": {"msg": ...}}), older ones as text.
+    assert any("only the first three" in json.dumps(w) for w in result["warnings"])
+
+
+def test_resolved_still_listening_after_run_is_reported(host, capsys, monkeypatch):
     monkeypatch.setattr(host, "stub_on", lambda: host.active)
     result = run_module({"mode": "no_stub"}, capsys)
     assert result["failed"] is True
