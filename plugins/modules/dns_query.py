@@ -17,7 +17,8 @@ description:
     answer, without needing C(dig) or C(nslookup) on the host (Photon OS has neither by default).
   - Used by the homelab.photon.pihole role to prove that Pi-hole answers on port 53 of the host.
   - Retries until an answer arrives or O(retries) is used up. Reads only; never changes the host.
-author: homelab.photon maintainers
+author:
+  - homelab.photon maintainers (@homelab)
 options:
   name:
     description: The name to ask for.
@@ -65,8 +66,11 @@ attributes:
     description: The query is sent in check mode too; it changes nothing.
   diff_mode:
     support: none
+    description: Nothing on the host changes.
   platform:
+    support: full
     platforms: posix
+    description: Any host with Python and a socket API.
 notes:
   - Only the first question and the answer section are read; class IN only.
 """
