@@ -48,7 +48,10 @@ def _tar_number(field):
             value = (value << 8) | byte
         return value
     text = field.replace(b"\0", b" ").strip()
-    return int(text, 8) if text else 0
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise OvaError("not a tar archive (bad number field %r in a header)" % text[:12])
 
 
 def parse_tar_header(block):
@@ -84,7 +87,7 @@ def parse_pax(data):
         space = data.index(b" ", pos)
         length = int(data[pos:space])
         record = data[space + 1:pos + length - 1]
-        key, _, value = record.partition(b"=")
+        key, dummy, value = record.partition(b"=")
         out[key.decode("utf-8")] = value.decode("utf-8", "replace")
         pos += length
     return out

@@ -21,14 +21,16 @@ description:
     size) and sent to the device URL of the import lease, with lease progress at least every 5 s.
   - On any failure after the import started, the lease is aborted and the partial VM destroyed.
 author:
-  - homelab.photon contributors
+  - homelab.photon contributors (@homelab-photon)
 extends_documentation_fragment:
   - homelab.photon.vsphere
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Connects, runs every check (manifest and checksum included) and uploads nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   name:
@@ -771,7 +773,7 @@ class Importer:
     def _algos(manifest):
         if manifest is None:
             return MANIFEST_ALGOS_UNKNOWN
-        return sorted(set(a for a, _ in manifest.values()))
+        return sorted(set(algo for algo, dummy in manifest.values()))
 
     def _verify_one(self, manifest, name, digests):
         if name.lower().endswith((".mf", ".cert")):
