@@ -1,0 +1,295 @@
+"""homelab.photon.networkd, networkd_rollback and the network role against the real
+systemd-networkd of lab hosts, driven over SSH (ansible-playbook from the venv), never docker exec.
+
+docker exec is only used to look at a host from the side (its files and addresses), the way one
+would on the ESXi console. The lab host is a Debian 13 container standing in for Photon OS 5; its
+eth0 starts out configured by /run/systemd/network/90-lab-eth0.network (the stand-in for Photon's
+DHCP lease), and /etc/systemd/network/99-dhcp-en.network is Photon's.
+"""
+
+import hashlib
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import textwrap
+
+import pytest
+
+LAB_SUBNET = ipaddress.ip_network("172.30.99.0/24")
+UNREACHABLE = "10.213.77.10/24"  # another subnet: the controller has no route to it
+
+
+def run_ansible(repo_root, tmp_path, argv, inventory_lines, timeout=240):
+    """Run an ansible command with the JSON callback; returns (rc, parsed output, raw text)."""
+    inventory = tmp_path / "inventory"
+    inventory.write_text("[lab]\n" + "\n".join(inventory_lines) + "\n")
+    env = dict(os.environ)
+    env.update(
+        PATH=os.path.join(repo_root, ".venv", "bin") + os.pathsep + env.get("PATH", ""),
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(repo_root, "tests", "output", "collections"),
+        ANSIBLE_HOST_KEY_CHECKING="False",
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_RETRY_FILES_ENABLED="False",
+        ANSIBLE_NOCOLOR="1",
+    )
+    proc = subprocess.run(argv + ["-i", str(inventory)], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    start = proc.stdout.find("{")
+    data = json.loads(proc.stdout[start:]) if start >= 0 else {}
+    return proc.returncode, data, proc.stdout + proc.stderr
+
+
+def playbook(repo_root, tmp_path, host, text, address=None, name="play.yml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return run_ansible(repo_root, tmp_path, ["ansible-playbook", str(path)],
+                       [host.inventory_line(address)])
+
+
+def task_results(data, host_name):
+    """{task name: that host's result} from the JSON callback's output."""
+    results = {}
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            result = task.get("hosts", {}).get(host_name)
+            if result is not None:
+                # Role tasks are named "ROLE : NAME" by the callback.
+                results[task["task"]["name"].split(" : ", 1)[-1]] = result
+    return results
+
+
+def taken_addresses():
+    out = subprocess.run(["docker", "network", "inspect", "homelab-lab", "-f",
+                          "{{range .Containers}}{{.IPv4Address}} {{end}}"],
+                         capture_output=True, text=True, check=True).stdout
+    return {str(ipaddress.ip_interface(item).ip) for item in out.split()}
+
+
+def answers(address, port=22, timeout=2.0):
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_address(host):
+    """An address in .200-.249 derived from the host's name, that no lab container has and that
+    nothing answers on (another helper's host may have moved there)."""
+    taken = taken_addresses()
+    start = int(hashlib.sha256(host.name.encode()).hexdigest(), 16) % 50
+    for step in range(50):
+        candidate = str(LAB_SUBNET[200 + (start + step) % 50])
+        if candidate not in taken and not answers(candidate, timeout=0.5):
+            return candidate
+    pytest.fail("no free address in 172.30.99.200-249")
+
+
+def network_files(host):
+    """Names, modes and sha256 of the host's networkd files, read from the side."""
+    return host.sh("cd /etc/systemd/network && for f in *; do stat -c '%n %a %U' \"$f\";"
+                   " sha256sum \"$f\"; done").stdout
+
+
+def eth0_addresses(host):
+    out = host.exec("ip", "-4", "-o", "addr", "show", "dev", "eth0").stdout
+    return [line.split()[3] for line in out.splitlines()]
+
+
+def role_play(address, **variables):
+    extra = "".join("            %s: %s\n" % (k, json.dumps(v)) for k, v in variables.items())
+    return """\
+    - name: Move the host
+      hosts: all
+      gather_facts: false
+      roles:
+        - role: homelab.photon.network
+          vars:
+            network_address: %s
+            network_gateway: 172.30.99.1
+            network_dns: [127.0.0.11]
+%s
+    - name: A later play, on the connection the role left
+      hosts: all
+      gather_facts: false
+      tasks:
+        - name: Read the SSH connection's server address
+          ansible.builtin.command: printenv SSH_CONNECTION
+          register: where
+          changed_when: false
+    """ % (json.dumps(address), extra)
+
+
+BAD_INPUTS = [
+    # (case, module options, option named in the error, words of the error)
+    ("missing prefix", {"address": ["172.30.99.240"]}, "address", "has no prefix length"),
+    ("unparsable address", {"address": ["172.30.99.300/24"]}, "address",
+     "is not an IP address with a prefix"),
+    ("gateway outside every subnet", {"address": ["172.30.99.240/24"], "gateway": "10.9.8.1"},
+     "gateway", "is outside every subnet of the addresses (172.30.99.0/24)"),
+    ("interface name with /", {"match_name": "eth0/1", "address": ["172.30.99.240/24"]},
+     "match_name", "cannot contain '/' or '..'"),
+    ("interface name with ..", {"match_name": "..", "address": ["172.30.99.240/24"]},
+     "match_name", "cannot contain '/' or '..'"),
+    ("file name with ..", {"name": "../../../tmp/evil", "address": ["172.30.99.240/24"]},
+     "name", "(no '/' and no '..')"),
+    ("empty DNS entry", {"address": ["172.30.99.240/24"], "dns": ["172.30.99.1", ""]},
+     "dns", "is empty"),
+]
+
+
+def test_bad_inputs_fail_clearly_and_change_nothing(lab_host, repo_root, tmp_path):
+    before_files, before_addr = network_files(lab_host), eth0_addresses(lab_host)
+    cases = [dict(dict(name="10-static-en", match_name="eth0"), **options)
+             for _, options, _, _ in BAD_INPUTS]
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, """\
+    - name: Bad inputs
+      hosts: all
+      gather_facts: false
+      tasks:
+        - name: Try each bad input
+          homelab.photon.networkd:
+            name: "{{ item.name }}"
+            match_name: "{{ item.match_name }}"
+            address: "{{ item.address }}"
+            gateway: "{{ item.gateway | default(omit) }}"
+            dns: "{{ item.dns | default(omit) }}"
+            apply: changed
+          loop: %s
+          register: bad
+          failed_when: false
+    """ % json.dumps(cases))
+    assert rc == 0, text
+    results = task_results(data, lab_host.name)["Try each bad input"]["results"]
+    assert len(results) == len(BAD_INPUTS)
+    for (case, _, option, words), result in zip(BAD_INPUTS, results):
+        assert result.get("msg", "").startswith("homelab.photon.networkd: invalid %s: " % option), (case, result)
+        assert words in result["msg"], (case, result["msg"])
+        assert result.get("changed") is False, case
+    # The role stops at its first (check mode) task on a bad value, before arming anything.
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, role_play("172.30.99.240"),
+                              name="role.yml")
+    assert rc != 0
+    failed = task_results(data, lab_host.name)["Predict the static .network file"]
+    assert "address: '172.30.99.240' has no prefix length" in failed["msg"]
+    assert network_files(lab_host) == before_files
+    assert eth0_addresses(lab_host) == before_addr
+    assert lab_host.exec("test", "-e", "/var/lib/homelab-photon", check=False).returncode == 1
+
+
+def test_module_applies_with_the_real_networkd(lab_host, repo_root, tmp_path):
+    """apply=changed writes the file and runs `networkctl reload` (systemd 257 here): networkd
+    puts the address on a veth link; the same task again changes nothing and applies nothing."""
+    lab_host.sh("ip link add vnet0 type veth peer name vnet1 && ip link set vnet1 up")
+    version = int(lab_host.exec("systemctl", "--version").stdout.split()[1])
+    task = """\
+    - name: Module
+      hosts: all
+      gather_facts: false
+      tasks:
+        - name: Static address on vnet0
+          homelab.photon.networkd:
+            name: 50-vnet0
+            match_name: vnet0
+            address: [10.231.0.1/24, "fd00:231::1/64"]
+            routes: [{destination: 10.232.0.0/16, gateway: 10.231.0.254}]
+            settings: {Network: {IPv6AcceptRA: false}}
+            apply: changed
+    """
+    # Check mode predicts the apply and touches nothing.
+    (tmp_path / "m.yml").write_text(textwrap.dedent(task))
+    rc, data, text = run_ansible(repo_root, tmp_path, ["ansible-playbook", "--check",
+                                 str(tmp_path / "m.yml")], [lab_host.inventory_line()])
+    assert rc == 0, text
+    predicted = task_results(data, lab_host.name)["Static address on vnet0"]
+    assert predicted["changed"] and predicted["applied"] and predicted["apply_action"] == "reload"
+    assert lab_host.exec("test", "-e", "/etc/systemd/network/50-vnet0.network",
+                         check=False).returncode == 1
+
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, task, name="m.yml")
+    assert rc == 0, text
+    first = task_results(data, lab_host.name)["Static address on vnet0"]
+    assert first["changed"] and first["applied"]
+    assert first["apply_action"] == ("reload" if version >= 244 else "restart")
+    assert first["systemd_version"] == version
+    assert lab_host.sh("stat -c '%a %U' /etc/systemd/network/50-vnet0.network").stdout.split() == ["644", "root"]
+    state = lab_host.exec("networkctl", "status", "vnet0", "--no-pager").stdout
+    assert "/etc/systemd/network/50-vnet0.network" in state
+    assert "10.231.0.1/24" in lab_host.exec("ip", "-4", "-o", "addr", "show", "dev", "vnet0").stdout
+    assert "10.232.0.0/16 via 10.231.0.254" in lab_host.exec("ip", "-4", "route").stdout
+
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, task, name="m.yml")
+    assert rc == 0, text
+    second = task_results(data, lab_host.name)["Static address on vnet0"]
+    assert second["changed"] is False and second["applied"] is False
+
+
+def rollback_timer_starts(host):
+    out = host.exec("journalctl", "--no-pager", "-o", "cat", "-u",
+                    "homelab-networkd-rollback.timer", check=False).stdout
+    return sum(1 for line in out.splitlines() if line.startswith("Started"))
+
+
+def test_role_moves_the_host_and_the_play_continues_there(lab_host, repo_root, tmp_path):
+    old = lab_host.ip
+    new = free_address(lab_host)
+    play = role_play(new + "/24", network_rollback_timeout=60, network_connect_timeout=30)
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, play)
+    assert rc == 0, text
+    results = task_results(data, lab_host.name)
+    # The later play ran over SSH to the new address.
+    assert results["Read the SSH connection's server address"]["stdout"].split()[2] == new
+    assert results["Confirm the change (cancels the rollback)"]["changed"] is True
+    assert eth0_addresses(lab_host) == [new + "/24"]
+    assert answers(new) and not answers(old)
+    static = lab_host.exec("cat", "/etc/systemd/network/10-static-en.network").stdout
+    assert "Name=eth0\n" in static and "Address=%s/24\n" % new in static
+    dhcp = lab_host.exec("cat", "/etc/systemd/network/99-dhcp-en.network").stdout
+    assert "DHCP=no\n" in dhcp and "DHCP=yes" not in dhcp and "SendRelease=no" in dhcp
+    assert "/etc/systemd/network/10-static-en.network" in lab_host.exec(
+        "networkctl", "status", "eth0", "--no-pager").stdout
+    assert lab_host.exec("systemctl", "is-active", "homelab-networkd-rollback.timer",
+                         check=False).stdout.strip() != "active"
+    armed = rollback_timer_starts(lab_host)
+    assert armed == 1
+
+    # Second run, on the new address the inventory now names: nothing changes, nothing is armed.
+    files = network_files(lab_host)
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, play, address=new)
+    assert rc == 0, text
+    assert data["stats"][lab_host.name]["changed"] == 0, text
+    assert data["stats"][lab_host.name]["failures"] == 0
+    assert task_results(data, lab_host.name)["Arm the rollback, which restores the current"
+                                             " files after seconds 60"].get("skipped") is True
+    assert rollback_timer_starts(lab_host) == armed
+    assert network_files(lab_host) == files
+    assert eth0_addresses(lab_host) == [new + "/24"]
+
+
+def test_unreachable_address_rolls_back_and_fails_clearly(lab_host, repo_root, tmp_path):
+    old = lab_host.ip
+    before_files = network_files(lab_host)
+    play = role_play(UNREACHABLE, network_gateway="10.213.77.1", network_rollback_timeout=20,
+                     network_connect_timeout=5)
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, play)
+    assert rc != 0
+    results = task_results(data, lab_host.name)
+    # The change really was applied (the host left the controller's reach) before it came back.
+    assert results["Wait for the host on its new address"]["failed"] is True
+    message = results["Fail, saying the host is back on its old address"]["msg"]
+    assert "moving %s to %s failed" % (lab_host.name, UNREACHABLE) in message
+    assert "Its rollback timer put back the previous network files" in message
+    assert "answers again on its old address %s" % old in message
+    assert "Read the SSH connection's server address" not in results
+    # Back on its old address, reachable over SSH, with its old files, nothing left armed.
+    assert eth0_addresses(lab_host) == [old + "/24"]
+    assert network_files(lab_host) == before_files
+    rc, data, text = run_ansible(repo_root, tmp_path, ["ansible", "all", "-m", "ansible.builtin.ping"],
+                                 [lab_host.inventory_line()])
+    assert rc == 0, text
+    assert lab_host.exec("test", "-e", "/var/lib/homelab-photon/networkd-rollback/"
+                         "homelab-networkd-rollback", check=False).returncode == 1
+    assert rollback_timer_starts(lab_host) == 1
