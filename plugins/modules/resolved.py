@@ -479,13 +479,18 @@ def main():
         for step in the_plan["service_steps"]:
             host.run([host.systemctl, step, SERVICE])
 
-    apply_drop_in()
-    if the_plan["order"] == "file-first":
-        apply_resolv_conf()
-        apply_service()
-    else:
-        apply_service()
-        apply_resolv_conf()
+    try:
+        apply_drop_in()
+        if the_plan["order"] == "file-first":
+            apply_resolv_conf()
+            apply_service()
+        else:
+            apply_service()
+            apply_resolv_conf()
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="cannot change %s: %s (the module must run as root: become: true)"
+                             % (getattr(exc, "filename", None) or "the host", to_native(exc)),
+                         actions=actions)
 
     # What is true now, read from the host.
     if mode == "stub":

@@ -444,3 +444,28 @@ def test_plan_refuses_when_a_later_drop_in_wins():
 def test_plan_warns_about_more_than_three_servers():
     p = r.plan(params(mode="disabled", dns=["10.0.0.%d" % i for i in range(1, 5)]), photon_default())
     assert p["warnings"] and "only the first three (10.0.0.1, 10.0.0.2, 10.0.0.3)" in p["warnings"][0]
+
+
+# ----------------------------------------------------------------------------- properties
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.ip_addresses(), st.one_of(st.none(), st.integers(1, 65535)),
+       st.one_of(st.none(), st.sampled_from(["eth0", "ens192"])))
+def test_parse_server_round_trip(address, port, iface):
+    text = str(address)
+    if port is not None:
+        text = ("[%s]:%d" % (text, port)) if address.version == 6 else ("%s:%d" % (text, port))
+    if iface:
+        text += "%" + iface
+    server = r.parse_server(text)
+    assert (server["address"], server["port"], server["interface"]) == (str(address), port, iface)
+
+
+@given(st.lists(st.ip_addresses().map(str), min_size=1, max_size=5),
+       st.lists(st.from_regex(r"\A[a-z][a-z0-9]{0,8}(\.[a-z][a-z0-9]{0,8}){0,2}\Z"), max_size=3))
+def test_resolv_conf_round_trip(servers, search):
+    parsed = r.parse_resolv_conf(r.render_resolv_conf(servers, search))
+    assert parsed["nameservers"] == servers
+    assert parsed["search"] == search

@@ -260,3 +260,14 @@ def test_failed_systemctl_reports_rc_and_output(host, capsys, monkeypatch):
     assert result["stderr"] == "Job for systemd-resolved.service failed.\n"
     # resolv.conf was not relinked after the failure.
     assert os.readlink(host.paths["resolv"]) == host.paths["stub"]
+
+
+def test_unwritable_drop_in_dir_fails_with_a_message(host, capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError(13, "Permission denied", host.paths["dropin_dir"])
+
+    monkeypatch.setattr(resolved.os, "makedirs", refuse)
+    result = run_module({"mode": "no_stub"}, capsys)
+    assert result["failed"] is True
+    assert "Permission denied" in result["msg"] and "become: true" in result["msg"]
+    assert host.actions() == []
