@@ -24,7 +24,7 @@ description:
     M(homelab.photon.networkd_rollback) module or the C(homelab.photon.network) role, which arm a
     rollback before applying.
 author:
-  - homelab.photon maintainers
+  - homelab.photon contributors (@homelab-photon)
 attributes:
   check_mode:
     support: full
@@ -126,6 +126,12 @@ options:
     type: str
     choices: [auto, reload, restart]
     default: auto
+  apply_delay:
+    description:
+      - Seconds to wait before applying. With C(async) and C(poll=0), lets the task's own
+        connection return before the apply takes its address away.
+    type: int
+    default: 0
 notes:
   - A file whose name sorts first wins for an interface; Photon OS matches every C(e*) NIC in
     C(99-dhcp-en.network), so a V(10-static-en) file takes precedence.
@@ -198,6 +204,7 @@ systemd_version:
 
 import os
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -274,6 +281,7 @@ def main():
             backup=dict(type="bool", default=False),
             apply=dict(type="str", choices=["never", "changed", "always"], default="never"),
             apply_method=dict(type="str", choices=["auto", "reload", "restart"], default="auto"),
+            apply_delay=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -281,6 +289,9 @@ def main():
     result = dict(changed=False, applied=False, apply_action=None)
 
     # Validate everything before touching the host.
+    if params["apply_delay"] < 0:
+        module.fail_json(msg="homelab.photon.networkd: invalid apply_delay: %d is negative"
+                         % params["apply_delay"])
     try:
         file_name = validate_file_name(params["name"])
         wanted = None
@@ -348,6 +359,8 @@ def main():
         os.unlink(path)
 
     if do_apply:
+        if params["apply_delay"] > 0:
+            time.sleep(params["apply_delay"])
         rc, out, err = module.run_command(argv)
         if rc != 0:
             module.fail_json(msg="homelab.photon.networkd: `%s` failed after %s %s; the file is"

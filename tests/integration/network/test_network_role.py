@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import textwrap
+import time
 
 import pytest
 
@@ -225,6 +226,53 @@ def test_module_applies_with_the_real_networkd(lab_host, repo_root, tmp_path):
     assert rc == 0, text
     second = task_results(data, lab_host.name)["Static address on vnet0"]
     assert second["changed"] is False and second["applied"] is False
+
+    # networkd_rollback by hand: confirm with nothing armed, arm, refuse a second arming,
+    # change two files, restore at once (the timer is still minutes away).
+    applied_files = network_files(lab_host)
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, """\
+    - name: Rollback
+      hosts: all
+      gather_facts: false
+      tasks:
+        - name: Confirm with nothing armed
+          homelab.photon.networkd_rollback: {state: confirmed}
+        - name: Arm
+          homelab.photon.networkd_rollback:
+            state: armed
+            paths: [/etc/systemd/network/50-vnet0.network, /etc/systemd/network/60-new.network]
+            timeout: 300
+        - name: Arm again
+          homelab.photon.networkd_rollback:
+            state: armed
+            paths: [/etc/systemd/network/50-vnet0.network]
+          failed_when: false
+        - name: Change vnet0
+          homelab.photon.networkd:
+            name: 50-vnet0
+            match_name: vnet0
+            address: [10.231.0.2/24]
+            apply: changed
+        - name: Add a file
+          homelab.photon.networkd: {name: 60-new, match_name: vnet1, dhcp: "no"}
+        - name: Restore now
+          homelab.photon.networkd_rollback: {state: restored}
+    """, name="r.yml")
+    assert rc == 0, text
+    results = task_results(data, lab_host.name)
+    assert results["Confirm with nothing armed"]["changed"] is False
+    assert [item["existed"] for item in results["Arm"]["snapshot"]] == [True, False]
+    assert "a rollback is already armed" in results["Arm again"]["msg"]
+    assert results["Change vnet0"]["changed"] is True
+    restored = results["Restore now"]
+    assert restored["changed"] and restored["rolled_back"] and restored["rolled_back_by"] == "module"
+    assert network_files(lab_host) == applied_files
+    deadline = time.monotonic() + 20
+    while "10.231.0.1/24" not in lab_host.exec("ip", "-4", "-o", "addr", "show", "dev", "vnet0").stdout:
+        assert time.monotonic() < deadline, "networkd did not put 10.231.0.1 back on vnet0"
+        time.sleep(0.5)
+    assert lab_host.exec("systemctl", "is-active", "homelab-networkd-rollback.timer",
+                         check=False).stdout.strip() != "active"
 
 
 def rollback_timer_starts(host):
