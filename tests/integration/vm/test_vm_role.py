@@ -41,19 +41,20 @@ PLAYBOOK = """
   tasks:
     - name: Read root's password ageing
       ansible.builtin.command: chage -l root
-      register: chage
+      register: e2e_chage
       changed_when: false
     - name: Read the host name
       ansible.builtin.command: hostname
-      register: name
+      register: e2e_hostname
       changed_when: false
     - name: Report to the test
       ansible.builtin.copy:
-        content: "{{ {'chage': chage.stdout, 'hostname': name.stdout, 'ansible_host': ansible_host,
+        content: "{{ {'chage': e2e_chage.stdout, 'hostname': e2e_hostname.stdout, 'ansible_host': ansible_host,
                       'user': ansible_user} | to_json }}"
         dest: "{{ report }}"
         mode: "0600"
       delegate_to: localhost
+      changed_when: false  # test scaffolding, rewritten on every run
 """ % {"group": GROUP}
 
 CLOUD_INIT_STAGES = (["init", "--local"], ["init"], ["modules", "--mode", "config"], ["modules", "--mode", "final"])
@@ -143,7 +144,7 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     served_ova["server"].requests.clear()
 
     extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, host.ip)
-    proc = subprocess.Popen(playbook_argv(tmp_path, PLAYBOOK, extravars, name="firstboot"), env=ansible_env(),
+    proc = subprocess.Popen(playbook_argv(tmp_path, PLAYBOOK, extravars, name="firstboot"), env=ansible_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
     si = connect(sim)
     vm, keys = wait_for_guestinfo(si, proc)

@@ -18,8 +18,12 @@ _spec.loader.exec_module(vsphere)
 sys.modules.setdefault("homelab_vsphere_fixtures", vsphere)
 
 
-def ansible_env():
+def ansible_env(tmp_path=None):
     env = dict(os.environ)
+    if tmp_path is not None:
+        # Lab hosts come and go on the same addresses, and other tests share this machine: an SSH
+        # master left in the shared ~/.ansible/cp by an earlier run would answer for a removed host.
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = os.path.join(str(tmp_path), "cp")
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS,
         "ANSIBLE_FORCE_COLOR": "0",
@@ -40,14 +44,17 @@ def playbook_argv(tmp_path, playbook, extravars, name="play"):
     vars_path = os.path.join(str(tmp_path), name + "-vars.json")
     with open(play_path, "w") as handle:
         handle.write(playbook)
+    inventory_path = os.path.join(str(tmp_path), name + "-inventory.ini")
     with open(vars_path, "w") as handle:
         json.dump(extravars, handle)
-    return [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", "ansible_python_interpreter=" + sys.executable, "-e", "@" + vars_path, play_path]
+    # Only localhost is local: the hosts the role adds are reached by SSH (no -c local here).
+    with open(inventory_path, "w") as handle:
+        handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
+    return [os.path.join(BIN, "ansible-playbook"), "-i", inventory_path, "-e", "@" + vars_path, play_path]
 
 
 def run_playbook(tmp_path, playbook, extravars, name="play", timeout=900):
-    return subprocess.run(playbook_argv(tmp_path, playbook, extravars, name), env=ansible_env(),
+    return subprocess.run(playbook_argv(tmp_path, playbook, extravars, name), env=ansible_env(tmp_path),
                           capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path))
 
 
