@@ -303,6 +303,13 @@ def test_role_moves_the_host_and_the_play_continues_there(lab_host, repo_root, t
                          check=False).stdout.strip() != "active"
     armed = rollback_timer_starts(lab_host)
     assert armed == 1
+    # Then homelab.photon.resolved (network_resolved_mode no_stub): port 53 free, resolv.conf on
+    # resolved's upstream list, and the host resolves a lab name through the link's DNS server.
+    resolved = results["Set up systemd-resolved"]
+    assert resolved["port53_free"] is True and resolved["mode"] == "no_stub"
+    assert lab_host.exec("readlink", "/etc/resolv.conf").stdout.strip() == "/run/systemd/resolve/resolv.conf"
+    answer = lab_host.exec("dig", "+short", "+time=2", "+tries=2", lab_host.name).stdout.split()
+    assert answer and ipaddress.ip_address(answer[-1]) in LAB_SUBNET
 
     # Second run, on the new address the inventory now names: nothing changes, nothing is armed.
     files = network_files(lab_host)
