@@ -253,8 +253,9 @@ def split_host_port(text):
 
 
 def parse_ss(text, port=53):
-    """The holders of ``port`` in the output of ``ss -H -l -n -t -u -p`` (tcp LISTEN and bound
-    udp sockets). One dict per (proto, address, process): proto, address, pid, process."""
+    """The holders of ``port`` in the output of ``ss -l -n -t -u -p`` (tcp LISTEN and bound
+    udp sockets; a header line, which -H drops on newer iproute2, is skipped). One dict per
+    (proto, address, process): proto, address, pid, process."""
     holders = []
     for line in (text or "").splitlines():
         fields = line.split()

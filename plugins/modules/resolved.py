@@ -267,7 +267,7 @@ class Host:
 
     def holders(self):
         if self.ss:
-            return parse_ss(self.run([self.ss, "-H", "-l", "-n", "-t", "-u", "-p"])[1])
+            return parse_ss(self.run([self.ss, "-l", "-n", "-t", "-u", "-p"])[1])
         tables = {"tcp": [], "udp": []}
         for proto in ("tcp", "udp"):
             for suffix in ("", "6"):

@@ -103,6 +103,11 @@ def test_parse_ss_one_socket_shared_by_two_processes():
                                 holder("udp", "0.0.0.0", 8, "dnsmasq")]
 
 
+def test_parse_ss_skips_the_header_of_old_iproute2():
+    header = "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\n"
+    assert r.parse_ss(header + SS_STUB) == RESOLVED_HOLDERS
+
+
 def test_parse_ss_ignores_garbage_and_empty():
     assert r.parse_ss("") == []
     assert r.parse_ss("State Recv-Q\nnonsense\nraw UNCONN 0 0 *:53 *:*\n") == []
