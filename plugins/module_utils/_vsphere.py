@@ -110,6 +110,22 @@ class Connection:
         finally:
             view.DestroyView()
 
+    def properties(self, obj, paths):
+        """Selected (possibly nested) properties of one object in one round trip: dict path -> value.
+
+        Reading `obj.config` through pyVmomi fetches the whole (large) config; this fetches only
+        what is asked. Unset properties are missing from the result.
+        """
+        pc = vmodl.query.PropertyCollector
+        spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=obj, skip=False)],
+                             propSet=[pc.PropertySpec(type=type(obj), pathSet=list(paths), all=False)])
+        result = self.content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions())
+        out = {}
+        for content in (result.objects if result else []):
+            for prop in content.propSet or []:
+                out[prop.name] = prop.val
+        return out
+
     def find(self, vimtype, name, root=None):
         """The object of that type and name below root, or None."""
         for obj in self.objects(vimtype, root):

@@ -241,12 +241,13 @@ transfer:
 
 import http.client
 import os
+import queue
+import threading
 import time
 import traceback
 from urllib.parse import urljoin, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.homelab.photon.plugins.module_utils._ova import (
     BLOCK, OvaError, check_hardware, check_properties, check_space, device_url,
@@ -258,7 +259,8 @@ from ansible_collections.homelab.photon.plugins.module_utils._vsphere import (
     wait_for_task,
 )
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
+PIPELINE_DEPTH = 4  # chunks read and hashed ahead of the one being sent: memory stays flat
 PROGRESS_EVERY = 4.0  # seconds; the issue asks for at most 5
 MAX_DESCRIPTOR = 32 * 1024 * 1024
 MANIFEST_ALGOS_UNKNOWN = ("sha1", "sha256")  # what ovftool writes, used before the .mf is seen
@@ -338,9 +340,53 @@ class Entry:
     def digests(self):
         return dict((a, h.hexdigest()) for a, h in self.hashers.items())
 
+    def chunks(self, size=CHUNK, depth=PIPELINE_DEPTH):
+        """Yield the rest of the entry in chunks, read and hashed by a second thread.
+
+        Hashing (the manifest, the checksum) and TLS encryption then run on two cores at once;
+        hashlib and ssl release the GIL on large buffers. At most depth+2 chunks are in memory.
+        """
+        pipe = queue.Queue(depth)
+        stop = threading.Event()
+
+        def produce():
+            try:
+                while self.remaining > 0 and not stop.is_set():
+                    data = self.read(size)
+                    while not stop.is_set():
+                        try:
+                            pipe.put(data, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                pipe.put(None)
+            except BaseException as exc:  # pylint: disable=broad-except
+                pipe.put(exc)
+
+        worker = threading.Thread(target=produce, name="ova-reader", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = pipe.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():
+                try:
+                    pipe.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            worker.join()
+
 
 def _open(src, validate_certs, algos):
     if src.startswith(("http://", "https://")):
+        from ansible.module_utils.urls import open_url  # only for URLs: a slow import
+
         try:
             resp = open_url(src, validate_certs=validate_certs, timeout=60)
         except Exception as exc:  # pylint: disable=broad-except
@@ -573,7 +619,12 @@ class Importer:
 
     def host_versions(self, compute, host):
         hosts = [host] if host is not None else list(compute.host)
-        versions = sorted(h.config.product.version for h in hosts if h.config is not None)
+        versions = []
+        for h in hosts:
+            version = self.conn.properties(h, ["config.product.version"]).get("config.product.version")
+            if version:
+                versions.append(version)
+        versions.sort(key=lambda v: [int(x) if x.isdigit() else 0 for x in v.split(".")])
         name = host.name if host is not None else compute.name
         return name, versions[0] if versions else self.conn.about.version
 
@@ -827,9 +878,8 @@ class Importer:
             if cookie:
                 conn.putheader("Cookie", cookie)
             conn.endheaders()
-            while entry.remaining > 0:
-                data = entry.read(CHUNK)
-                conn.send(data)
+            for data in entry.chunks():
+                conn.sock.sendall(data)
                 state["sent"] += len(data)
                 self._progress(state)
             response = conn.getresponse()
@@ -891,21 +941,20 @@ class Importer:
         p = self.p
         return Connection(p["hostname"], p["port"], p["username"], p["password"], p["validate_certs"])
 
-    @staticmethod
-    def vm_facts(vm):
-        cfg = vm.config
+    def vm_facts(self, vm):
+        props = self.conn.properties(vm, ["name", "config.uuid", "config.version", "config.guestId",
+                                          "runtime.powerState", "guest.ipAddress", "guest.net"])
         ips = []
-        guest = vm.guest
-        if guest is not None:
-            for nic in guest.net or []:
-                ips.extend(a for a in nic.ipAddress or [] if a not in ips)
-            if guest.ipAddress and guest.ipAddress not in ips:
-                ips.insert(0, guest.ipAddress)
+        for nic in props.get("guest.net") or []:
+            ips.extend(a for a in nic.ipAddress or [] if a not in ips)
+        first = props.get("guest.ipAddress")
+        if first and first not in ips:
+            ips.insert(0, first)
         return {
-            "name": vm.name, "moid": vm._moId,  # pylint: disable=protected-access
-            "uuid": cfg.uuid if cfg else None, "hw_version": cfg.version if cfg else None,
-            "guest_id": cfg.guestId if cfg else None,
-            "power_state": str(vm.runtime.powerState), "ip_addresses": ips,
+            "name": props.get("name"), "moid": vm._moId,  # pylint: disable=protected-access
+            "uuid": props.get("config.uuid"), "hw_version": props.get("config.version"),
+            "guest_id": props.get("config.guestId"),
+            "power_state": str(props.get("runtime.powerState")), "ip_addresses": ips,
         }
 
 

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Benchmark of homelab.photon.ova_import on a 1 GB OVA, against references measured in the same run.
+
+On one vSphere simulator (the lab's launcher in ESX mode, a stand-in for ESXi) and one generated
+1 GB OVA (random-filled disk, so the VMDK really carries ~1 GB), this times, interleaved, REPS times:
+
+- an empty playbook (Ansible's own start-up cost);
+- a playbook with one homelab.photon.ova_import task;
+- curl sending the same VMDK to a fresh lease (lease set-up by pyvmomi and completion included);
+- a playbook with one community.vmware.vmware_deploy_ovf task.
+
+Every run that uploads must make the simulator log exactly the disk's bytes, or the benchmark
+fails. Then the module runs alone (no Ansible) on the 1 GB and on a 4 GB OVA and its peak RSS is
+read from wait4(). Targets (exit status 1 when one is missed):
+
+- module playbook minus empty playbook <= 1.1 x curl;
+- community.vmware's playbook minus the empty playbook >= 2 x the module's (net of Ansible's
+  start-up cost, like the first target; the gross ratio is printed too);
+- the module's peak RSS is the same for 1 GB and 4 GB (within 2 MiB) and under 64 MiB.
+
+Environment: BENCH_REPS (default 5). Results also go to benchmarks/output/bench_ova_import.json.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+
+import ova  # noqa: E402
+import vcsimlab  # noqa: E402
+
+BIN = os.path.join(ROOT, ".venv", "bin")
+COLLECTIONS = os.path.join(ROOT, "tests", "output", "collections")
+OUT = os.path.join(ROOT, "benchmarks", "output")
+REPS = int(os.environ.get("BENCH_REPS", "5"))
+MIB = 1024 * 1024
+
+
+def ansible_env():
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_LOCALHOST_WARNING="0",
+                ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1",
+                ANSIBLE_PYTHON_INTERPRETER=os.path.join(BIN, "python"),
+                PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+
+
+def write_playbooks(work, sim, info):
+    conn = {"hostname": sim.host, "port": sim.port, "username": sim.username,
+            "password": sim.password, "validate_certs": False}
+    plays = {
+        "empty": [],
+        "module": [{"homelab.photon.ova_import": dict(
+            conn, src=info["path"], name="{{ vm_name }}", networks={"None": "VM Network"})}],
+        "community": [{"community.vmware.vmware_deploy_ovf": dict(
+            conn, ovf=info["path"], name="{{ vm_name }}", datacenter="ha-datacenter",
+            datastore="LocalDS_0", networks={"None": "VM Network"}, power_on=False,
+            resource_pool="Resources")}],
+    }
+    paths = {}
+    for key, tasks in plays.items():
+        path = os.path.join(work, key + ".yml")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump([{"name": key, "hosts": "localhost", "connection": "local",
+                        "gather_facts": False, "tasks": tasks}], f)
+        paths[key] = path
+    return paths
+
+
+def run_playbook(path, name):
+    start = time.monotonic()
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", path,
+                           "-e", "vm_name=" + name], env=ansible_env(), capture_output=True,
+                          text=True, check=False)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit("playbook %s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-2000:]))
+    return seconds
+
+
+def run_curl(sim, info, vmdk, name):
+    """Time: connect, CreateImportSpec, ImportVApp, curl POST of the VMDK, lease complete."""
+    import ssl
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim
+
+    start = time.monotonic()
+    si = SmartConnect(host=sim.host, port=sim.port, user=sim.username, pwd=sim.password,
+                      sslContext=ssl._create_unverified_context())
+    try:
+        content = si.RetrieveContent()
+        with tarfile.open(info["path"]) as tar:
+            descriptor = tar.extractfile(tar.next()).read().decode()
+
+        def first(kind):
+            view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
+            try:
+                return view.view[0]
+            finally:
+                view.DestroyView()
+
+        host = first(vim.HostSystem)
+        pool = host.parent.resourcePool
+        params = vim.OvfManager.CreateImportSpecParams(
+            entityName=name, diskProvisioning="thin",
+            networkMapping=[vim.OvfManager.NetworkMapping(name="None", network=first(vim.Network))])
+        spec = content.ovfManager.CreateImportSpec(descriptor, pool, first(vim.Datastore), params)
+        lease = pool.ImportVApp(spec.importSpec, first(vim.Datacenter).vmFolder, host)
+        while lease.state == vim.HttpNfcLease.State.initializing:
+            time.sleep(0.02)
+        url = lease.info.deviceUrl[0].url.replace("*", "%s:%d" % (sim.host, sim.port))
+        subprocess.run(["curl", "-sS", "-k", "--fail", "-X", "POST", "-H",
+                        "Content-Type: application/x-vnd.vmware-streamVmdk", "-T", vmdk, url],
+                       check=True, stdout=subprocess.DEVNULL)
+        lease.HttpNfcLeaseComplete()
+    finally:
+        Disconnect(si)
+    return time.monotonic() - start
+
+
+def measure_peak(sim, info, name, work):
+    """Run the module alone in a fresh helper process so RUSAGE_CHILDREN is only the module's."""
+    code = (
+        "import json, os, resource, subprocess, sys\n"
+        "argv = json.loads(sys.argv[1])\n"
+        "p = subprocess.run(argv['cmd'], env=argv['env'], capture_output=True)\n"
+        "print(json.dumps({'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+        " 'out': p.stdout.decode(), 'err': p.stderr.decode()[-2000:]}))\n"
+    )
+    args = dict(hostname=sim.host, port=sim.port, username=sim.username, password=sim.password,
+                validate_certs=False, src=info["path"], name=name, networks={"None": "VM Network"})
+    path = os.path.join(work, "args-%s.json" % name)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"ANSIBLE_MODULE_ARGS": args}, f)
+    cmd = [os.path.join(BIN, "python"), os.path.join(ROOT, "plugins", "modules", "ova_import.py"), path]
+    spec = json.dumps({"cmd": cmd, "env": dict(os.environ, PYTHONPATH=COLLECTIONS)})
+    start = time.monotonic()
+    helper = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True, check=True)
+    seconds = time.monotonic() - start
+    doc = json.loads(helper.stdout)
+    result = json.loads(doc["out"])
+    if result.get("failed"):
+        raise SystemExit("module failed: %s\n%s" % (result.get("msg"), doc["err"]))
+    return seconds, doc["rss_kib"] / 1024.0, result
+
+
+def check_bytes(sim, expected, what):
+    lines = sim.wait_for_nfc_lines(check_bytes.count + 1)
+    check_bytes.count += 1
+    last = lines[-1][2] if lines else "nothing"
+    if last != "transferred %d bytes" % expected:
+        raise SystemExit("%s: the simulator logged %r, expected %d bytes" % (what, last, expected))
+
+
+check_bytes.count = 0
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    print("generating (or reusing) the 1 GB and 4 GB OVAs under tests/lab/.cache/ova ...", flush=True)
+    big = ova.cached(1024)
+    huge = ova.cached(4096)
+    work = tempfile.mkdtemp(prefix="bench-ova-", dir=OUT)
+    sim = vcsimlab.start_vcsim("esx")
+    times = {"empty": [], "module": [], "curl": [], "community": []}
+    try:
+        vmdk = os.path.join(work, big["disk"])
+        with tarfile.open(big["path"]) as tar:
+            tar.extract(big["disk"], work)
+        books = write_playbooks(work, sim, big)
+        for i in range(REPS):
+            times["empty"].append(run_playbook(books["empty"], "unused"))
+            times["module"].append(run_playbook(books["module"], "bench-module-%d" % i))
+            check_bytes(sim, big["disk_bytes"], "ova_import")
+            times["curl"].append(run_curl(sim, big, vmdk, "bench-curl-%d" % i))
+            check_bytes(sim, big["disk_bytes"], "curl")
+            times["community"].append(run_playbook(books["community"], "bench-community-%d" % i))
+            check_bytes(sim, big["disk_bytes"], "community.vmware")
+            print("rep %d: %s" % (i + 1, ", ".join("%s %.2f s" % (k, v[-1]) for k, v in times.items())),
+                  flush=True)
+        os.unlink(vmdk)
+        mem = {}
+        for label, info in (("1G", big), ("4G", huge)):
+            seconds, rss, result = measure_peak(sim, info, "bench-mem-" + label, work)
+            check_bytes(sim, info["disk_bytes"], "ova_import %s" % label)
+            mem[label] = {"rss_mib": round(rss, 1), "seconds": round(seconds, 2),
+                          "mb_per_s": result["transfer"]["mb_per_s"], "bytes": info["disk_bytes"]}
+    finally:
+        vcsimlab.stop_vcsim(sim)
+        shutil.rmtree(work, ignore_errors=True)
+
+    med = dict((k, statistics.median(v)) for k, v in times.items())
+    net_module = med["module"] - med["empty"]
+    net_community = med["community"] - med["empty"]
+    ratio_curl = net_module / med["curl"]
+    ratio_community = net_community / net_module if net_module > 0 else float("inf")
+    gross_community = med["community"] / med["module"]
+    print("\n1 GB OVA (%d bytes of VMDK) into the simulator, medians of %d:" % (big["disk_bytes"], REPS))
+    for key in ("empty", "module", "curl", "community"):
+        print("  %-10s %6.2f s   (%s)" % (key, med[key], " ".join("%.2f" % t for t in times[key])))
+    print("  module - empty           = %.2f s" % net_module)
+    print("  (module - empty) / curl  = %.2f   target <= 1.10" % ratio_curl)
+    print("  (community - empty) / (module - empty) = %.2f   target >= 2.00 (gross %.2f)"
+          % (ratio_community, gross_community))
+    print("  module alone, peak RSS: 1 GB %.1f MiB (%.2f s), 4 GB %.1f MiB (%.2f s); target equal "
+          "within 2 MiB and < 64 MiB" % (mem["1G"]["rss_mib"], mem["1G"]["seconds"],
+                                          mem["4G"]["rss_mib"], mem["4G"]["seconds"]))
+    misses = []
+    if ratio_curl > 1.10:
+        misses.append("module - empty is %.2f x curl (target <= 1.10)" % ratio_curl)
+    if ratio_community < 2.0:
+        misses.append("only %.2f x faster than community.vmware (target >= 2)" % ratio_community)
+    if abs(mem["4G"]["rss_mib"] - mem["1G"]["rss_mib"]) > 2.0:
+        misses.append("peak RSS differs between 1 GB and 4 GB")
+    if max(mem["1G"]["rss_mib"], mem["4G"]["rss_mib"]) >= 64.0:
+        misses.append("peak RSS is not under 64 MiB")
+    with open(os.path.join(OUT, "bench_ova_import.json"), "w", encoding="utf-8") as f:
+        json.dump({"times": times, "medians": med, "ratio_curl": ratio_curl,
+                   "ratio_community": ratio_community, "gross_community": gross_community,
+                   "memory": mem, "misses": misses}, f, indent=2)
+    for miss in misses:
+        print("TARGET MISSED: " + miss)
+    return 1 if misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
