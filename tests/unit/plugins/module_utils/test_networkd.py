@@ -261,7 +261,7 @@ def test_restore_script_restores_and_removes(tmp_path):
     marker = tmp_path / "rolled-back"
     script = render_restore_script([(str(existing), str(backup)), (str(created), None)],
                                    ["touch", str(applied)], str(marker))
-    run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True)
+    run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert existing.read_text() == "[Match]\nName=e*\n\n[Network]\nDHCP=yes\n"
     assert os.stat(existing).st_mode & 0o777 == 0o644
@@ -274,6 +274,6 @@ def test_restore_script_restores_and_removes(tmp_path):
 def test_restore_script_reports_a_failed_apply(tmp_path):
     marker = tmp_path / "rolled-back"
     script = render_restore_script([(str(tmp_path / "gone.network"), None)], ["false"], str(marker))
-    run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True)
+    run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
     assert run.returncode == 1
     assert marker.exists()
