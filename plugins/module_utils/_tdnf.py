@@ -279,6 +279,9 @@ def tdnf_argv(tdnf, command, names=(), json_output=False, assume=None, enablerep
 
 
 def rpm_query_argv(rpm, names):
+    """One query for the named packages, or for all installed packages (`-qa`) without names."""
+    if not names:
+        return [rpm, '-qa', '--qf', RPM_QUERY_FORMAT]
     return [rpm, '-q', '--qf', RPM_QUERY_FORMAT] + list(names)
 
 
@@ -301,6 +304,15 @@ def parse_rpm_query(stdout):
         installed.setdefault(name, []).append(
             Package(name=name, epoch=epoch, version=version, release=release, arch=arch, repo='@System'))
     return installed
+
+
+def rpm_query_failed(rc, stdout, stderr, names):
+    """rpm -q exits with the number of names that are not installed, printing `package X is not
+    installed` for each; any other exit code or output is a real failure."""
+    if rc == 0:
+        return False
+    missing = re.findall(r'^package (\S+) is not installed$', stdout or '', re.M)
+    return rc != len(missing) or not set(missing) <= set(names)
 
 
 def parse_tdnf_error(rc, stdout, stderr):

@@ -193,7 +193,7 @@ reinstalled:
   elements: str
   sample: []
 tdnf_version:
-  description: The version of tdnf on the target.
+  description: The version of tdnf on the target; null when tdnf was not needed (a converged host).
   returned: always
   type: str
   sample: 3.6.0
@@ -253,6 +253,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._tdnf import (
     predict_from_lists,
     query_names,
     rpm_query_argv,
+    rpm_query_failed,
     summary,
     tdnf_argv,
     transaction_is_empty,
@@ -268,8 +269,9 @@ class Tdnf(object):
         self.module = module
         params = module.params
         self.state = {'installed': 'present', 'removed': 'absent'}.get(params['state'], params['state'])
-        self.tdnf = module.get_bin_path('tdnf', required=True)
-        self.rpm = module.get_bin_path('rpm', required=True)
+        # Looked up when first needed: a converged host needs only rpm.
+        self.tdnf = None
+        self.rpm = None
         self.options = dict(
             enablerepo=params['enablerepo'],
             disablerepo=params['disablerepo'],
@@ -344,6 +346,13 @@ class Tdnf(object):
     # -- steps ------------------------------------------------------------------------------
 
     def detect_version(self):
+        if self.version is not None:
+            return
+        self.tdnf = self.module.get_bin_path('tdnf')
+        if not self.tdnf:
+            self.module.fail_json(msg='tdnf was not found on the target; homelab.photon.tdnf manages the packages of '
+                                      'VMware Photon OS (use ansible.builtin.package elsewhere)',
+                                  **transaction_result(empty_transaction()))
         argv = [self.tdnf, '--version']
         rc, out, err = self.run(argv)
         version = parse_tdnf_version(out)
@@ -361,12 +370,12 @@ class Tdnf(object):
         self.cache_updated = True
 
     def query_installed(self, names):
-        if not names:
-            return {}
+        """One rpm query for the given names; no names means every installed package (rpm -qa)."""
+        if self.rpm is None:
+            self.rpm = self.module.get_bin_path('rpm', required=True)
         argv = rpm_query_argv(self.rpm, names)
         rc, out, err = self.run(argv)
-        # rpm exits with the number of names that are not installed; anything else is an error.
-        if rc not in range(0, len(names) + 1) or (rc and 'is not installed' not in out + err):
+        if rpm_query_failed(rc, out, err, names):
             self.fail('rpm could not query the installed packages', argv, rc, out, err)
         return parse_rpm_query(out)
 
@@ -436,8 +445,8 @@ class Tdnf(object):
         if params['security'] and self.state != 'latest':
             self.module.fail_json(msg='security=true is only valid with state=latest')
 
-        self.detect_version()
         if params['update_cache'] and not self.module.check_mode:
+            self.detect_version()
             self.makecache()
         if not specs:
             msg = 'metadata cache refreshed' if self.cache_updated else 'nothing to do'
@@ -458,12 +467,19 @@ class Tdnf(object):
                 todo = specs
                 command = 'install'
             if not todo:
+                # Converged: no tdnf call at all.
                 return self.result(empty_transaction(), installed, False, 'nothing to do')
             names = [spec.raw for spec in todo]
+
+        self.detect_version()
 
         if self.json:
             transaction = self.preview(command, names)
         else:
+            if wildcard:
+                # tdnf 3.1, everything: compare all installed packages with the available ones.
+                installed = self.query_installed([])
+                todo = [parse_spec(name) for name in sorted(installed)]
             transaction = self.predict_without_json(todo, installed)
         if transaction_is_empty(transaction):
             return self.result(transaction, installed, False, 'nothing to do')

@@ -254,3 +254,11 @@ def test_messages():
     message = t.not_found_message(["wget", "no-such-package"], {"wget": "photon-extras"})
     assert "no-such-package" in message and "enablerepo: [photon-extras]" in message
     assert t.summary(t.empty_transaction()) == "nothing to do"
+
+
+def test_rpm_query_exit_codes(steps):
+    step = steps["rpm query of installed packages"]
+    assert not t.rpm_query_failed(step["rc"], step["stdout"], step["stderr"], step["argv"][4:])
+    assert t.rpm_query_failed(1, "", "error: cannot open Packages database\n", ["htop"])
+    assert t.rpm_query_failed(2, "package htop is not installed\n", "", ["htop", "x"])
+    assert t.rpm_query_argv("rpm", []) == ["rpm", "-qa", "--qf", t.RPM_QUERY_FORMAT]

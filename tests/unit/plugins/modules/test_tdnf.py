@@ -91,6 +91,10 @@ def run_case(case, steps):
         return rc, out, err
 
     def get_bin_path(self, name, required=False, opt_dirs=None):
+        if name in case.get("missing_programs", []):
+            if required:
+                self.fail_json(msg="Failed to find required executable %s" % name)
+            return None
         return name
 
     def exit_json(self, **kwargs):
@@ -108,6 +112,8 @@ def run_case(case, steps):
             with pytest.raises(_Exit) as caught:
                 tdnf_module.main()
     assert len(seen) == len(expected), "commands not run: %r" % (expected[len(seen):],)
+    # One tdnf transaction per task at most, however many packages.
+    assert sum(1 for argv in seen if argv[0] == "tdnf" and "-y" in argv) <= 1
     return caught.value
 
 
