@@ -134,8 +134,8 @@ DROP_IN_DIRS = ("/etc/systemd/resolved.conf.d", "/run/systemd/resolved.conf.d",
 _FALSE = ("no", "false", "0", "off")
 
 
-def stub_listener_setting(text):
-    """The value of the last DNSStubListener= in the [Resolve] section of a config text, or None."""
+def resolve_setting(text, key):
+    """The value of the last ``key=`` in the [Resolve] section of a config text, or None."""
     value = None
     section = None
     for raw in (text or "").splitlines():
@@ -145,10 +145,38 @@ def stub_listener_setting(text):
         if line.startswith("["):
             section = line
             continue
-        key, sep, val = line.partition("=")
-        if sep and section == "[Resolve]" and key.strip() == "DNSStubListener":
+        name, sep, val = line.partition("=")
+        if sep and section == "[Resolve]" and name.strip() == key:
             value = val.strip()
     return value
+
+
+def stub_listener_setting(text):
+    """The value of DNSStubListener= in a config text, or None."""
+    return resolve_setting(text, "DNSStubListener")
+
+
+def predict_upstream(dns, old_drop_in, uplink_text):
+    """The servers resolved's uplink resolv.conf will name after the drop-in is rewritten (for
+    check mode): the given ``dns`` first, then the servers it names now, less those that only
+    came from the old drop-in's DNS=."""
+    current = parse_resolv_conf(uplink_text)["nameservers"]
+    old = [resolv_conf_nameserver(d) for d in (resolve_setting(old_drop_in, "DNS") or "").split()
+           if _parses(d)]
+    new = [resolv_conf_nameserver(d) for d in (dns or [])]
+    predicted = []
+    for server in new + [c for c in current if c not in old]:
+        if server not in predicted:
+            predicted.append(server)
+    return predicted
+
+
+def _parses(entry):
+    try:
+        parse_server(entry)
+    except ValueError:
+        return False
+    return True
 
 
 def overriding_drop_ins(mode, drop_in, files):

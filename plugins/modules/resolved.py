@@ -171,8 +171,8 @@ upstream_dns:
   description:
     - The upstream DNS servers the host uses after the run - those in resolved's uplink
       C(resolv.conf) while it runs, those written to C(/etc/resolv.conf) when it is disabled.
-    - In check mode with O(dns) given and resolved running, the given servers (resolved adds
-      the per-link servers it learns from networkd after them).
+    - In check mode while resolved runs, the prediction - the given O(dns) first, then the servers
+      resolved names now, less those that came only from the drop-in's previous C(DNS=).
   returned: always
   type: list
   elements: str
@@ -214,6 +214,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._resolved import (
     parse_ss,
     plan as make_plan,
     predict_holders,
+    predict_upstream,
     resolv_conf_text,
     service_text,
     stub_listening,
@@ -449,10 +450,8 @@ def main():
                                   state["systemd_version"])
         if the_plan["upstream_dns"] is not None:
             upstream = the_plan["upstream_dns"]
-        elif params["dns"]:
-            upstream = list(params["dns"])
         else:
-            upstream = parse_resolv_conf(state["uplink_text"])["nameservers"]
+            upstream = predict_upstream(params["dns"], state["drop_in"], state["uplink_text"])
         module.exit_json(port53_free=not holders, port53_holders=holders,
                          resolv_conf=describe_resolv_conf(the_plan["resolv_conf"]),
                          upstream_dns=upstream, **result)

@@ -29,6 +29,7 @@ BUSYBOX = "/bin/busybox"  # Debian's busybox-static on this machine: a static bi
 STANDIN_IMAGE = "homelab-dns-standin:lab"
 STANDIN = "dns-standin"
 BIND_ERROR = "address already in use"
+LAB_GATEWAY = "172.30.99.1"  # the lab network's gateway: reachable, serves no DNS
 
 pytestmark = pytest.mark.skipif(not os.path.exists(BUSYBOX) or shutil.which("docker") is None,
                                 reason="needs Docker and a static busybox (busybox-static)")
@@ -167,8 +168,11 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     host.exec("docker", "rm", "-f", STANDIN)
     assert resolves(host)
 
-    # 2a. no_stub: stub listener off, resolved running, resolv.conf -> the uplink file.
-    predicted, applied = check_then_apply(host, runner, {"mode": "no_stub"})
+    # 2a. no_stub: stub listener off, resolved running, resolv.conf -> the uplink file; resolved
+    # also gets global servers (the lab's upstream first; the gateway, which serves no DNS, only
+    # as a second) and a search domain.
+    no_stub = {"mode": "no_stub", "dns": ["127.0.0.11", LAB_GATEWAY], "domains": ["homelab-lab"]}
+    predicted, applied = check_then_apply(host, runner, no_stub)
     assert applied["changed"] is True
     assert applied["actions"] == [
         "write /etc/systemd/resolved.conf.d/homelab.conf",
@@ -177,11 +181,13 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     ]
     diff = diff_by_header(applied)
     assert diff["/etc/systemd/resolved.conf.d/homelab.conf"]["before"] == ""
-    assert "DNSStubListener=no\n" in diff["/etc/systemd/resolved.conf.d/homelab.conf"]["after"]
+    assert diff["/etc/systemd/resolved.conf.d/homelab.conf"]["after"].endswith(
+        "[Resolve]\nDNS=127.0.0.11 %s\nDomains=homelab-lab\nDNSStubListener=no\n" % LAB_GATEWAY)
     assert diff["/etc/resolv.conf"]["before"] == "symlink -> /run/systemd/resolve/stub-resolv.conf\n"
     assert diff["/etc/resolv.conf"]["after"] == "symlink -> /run/systemd/resolve/resolv.conf\n"
     assert applied["port53_free"] is True and applied["port53_holders"] == []
-    assert applied["upstream_dns"] == ["127.0.0.11"]
+    assert applied["upstream_dns"] == ["127.0.0.11", LAB_GATEWAY]
+    assert "search homelab-lab" in host.exec("cat", "/etc/resolv.conf").stdout
     assert host.exec("readlink", "/etc/resolv.conf").stdout.strip() == "/run/systemd/resolve/resolv.conf"
     assert "DNSStubListener=no" in host.exec("cat", "/etc/systemd/resolved.conf.d/homelab.conf").stdout
     assert host.exec("systemctl", "is-active", "systemd-resolved").stdout.strip() == "active"
@@ -189,7 +195,7 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     started_no_stub = start_standin(host)
     assert started_no_stub.returncode == 0, started_no_stub.stderr
     assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "stand-in-dns"
-    again = runner.run({"mode": "no_stub"})
+    again = runner.run(no_stub)
     assert again["changed"] is False and again["actions"] == [], again
     assert again["port53_free"] is False
     assert as_tuples(again["port53_holders"]) == port53_sockets(host)
@@ -199,7 +205,7 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     # Without ss the module reads /proc/net and /proc/*/fd: the same holders.
     host.exec("mv", "/usr/bin/ss", "/usr/bin/ss.hidden")
     try:
-        from_proc = runner.run({"mode": "no_stub"}, check=True)
+        from_proc = runner.run(no_stub, check=True)
     finally:
         host.exec("mv", "/usr/bin/ss.hidden", "/usr/bin/ss")
     assert from_proc["changed"] is False
@@ -208,19 +214,23 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     host.exec("docker", "rm", "-f", STANDIN)
 
     # 2b. disabled (the manual recipe's way): resolved stopped and disabled, a real resolv.conf
-    # naming the upstream resolved was using, written before resolved stopped.
+    # naming the upstream servers and search domain resolved was using, written before resolved
+    # stopped. The module's drop-in loses DNS= and Domains= (not given) and keeps the stub off.
     predicted, applied = check_then_apply(host, runner, {"mode": "disabled"})
     assert applied["changed"] is True
     assert applied["actions"] == [
+        "write /etc/systemd/resolved.conf.d/homelab.conf",
         "write /etc/resolv.conf",
         "stop systemd-resolved.service",
         "disable systemd-resolved.service",
     ]
     diff = diff_by_header(applied)
     assert diff["/etc/resolv.conf"]["before"] == "symlink -> /run/systemd/resolve/resolv.conf\n"
-    assert "nameserver 127.0.0.11\n" in diff["/etc/resolv.conf"]["after"]
+    assert "nameserver 127.0.0.11\nnameserver %s\nsearch homelab-lab\n" % LAB_GATEWAY \
+        in diff["/etc/resolv.conf"]["after"]
     assert diff["systemd-resolved.service"]["after"] == "systemd-resolved.service: inactive, disabled\n"
-    assert applied["resolv_conf"] == "file" and applied["upstream_dns"] == ["127.0.0.11"]
+    assert applied["resolv_conf"] == "file"
+    assert applied["upstream_dns"] == ["127.0.0.11", LAB_GATEWAY]
     assert host.exec("test", "-L", "/etc/resolv.conf", check=False).returncode == 1
     assert "nameserver 127.0.0.11" in host.exec("cat", "/etc/resolv.conf").stdout
     assert host.exec("systemctl", "is-enabled", "systemd-resolved", check=False).stdout.strip() == "disabled"
@@ -232,7 +242,7 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "stand-in-dns"
     again = runner.run({"mode": "disabled"})
     assert again["changed"] is False and again["actions"] == [], again
-    assert again["upstream_dns"] == ["127.0.0.11"]
+    assert again["upstream_dns"] == ["127.0.0.11", LAB_GATEWAY]
     assert as_tuples(again["port53_holders"]) == port53_sockets(host) != []
     assert resolves(host)
     host.exec("docker", "rm", "-f", STANDIN)

@@ -474,3 +474,16 @@ def test_resolv_conf_round_trip(servers, search):
     parsed = r.parse_resolv_conf(r.render_resolv_conf(servers, search))
     assert parsed["nameservers"] == servers
     assert parsed["search"] == search
+
+
+def test_resolve_setting_and_predict_upstream():
+    old = r.render_drop_in("no_stub", dns=["9.9.9.9#dns.quad9.net", "1.1.1.1"])
+    assert r.resolve_setting(old, "DNS") == "9.9.9.9#dns.quad9.net 1.1.1.1"
+    uplink = "nameserver 9.9.9.9\nnameserver 1.1.1.1\nnameserver 127.0.0.11\n"
+    # DNS changed: the new servers first, the link's server kept, the old drop-in's gone.
+    assert r.predict_upstream(["10.0.0.1", "127.0.0.11"], old, uplink) == ["10.0.0.1", "127.0.0.11"]
+    # DNS dropped from the drop-in: only what did not come from it.
+    assert r.predict_upstream(None, old, uplink) == ["127.0.0.11"]
+    # No drop-in before: the given servers, then today's.
+    assert r.predict_upstream(["10.0.0.1"], None, "nameserver 127.0.0.11\n") == ["10.0.0.1", "127.0.0.11"]
+    assert r.predict_upstream(None, None, None) == []
