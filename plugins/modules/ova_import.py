@@ -135,6 +135,9 @@ options:
   wait_for_ip:
     description:
       - After powering on, wait until VMware Tools reports an IP address. Needs O(power_on).
+      - With a VM that already exists and is powered on, waits for its address too (no change).
+      - If no address comes within O(wait_for_ip_timeout) the module fails; the imported VM is
+        kept (the import itself succeeded).
     type: bool
     default: false
   wait_for_ip_timeout:
@@ -654,6 +657,9 @@ class Importer:
         dc = self.datacenter()
         existing = self.find_vm(dc)
         if existing is not None:
+            # No change, whatever the options say; a powered-on VM is still waited for.
+            if p["wait_for_ip"] and self.vm_facts(existing)["power_state"] == "poweredOn":
+                self._wait_ip(existing)
             return dict(changed=False, vm=self.vm_facts(existing), transfer=transfer_stats(0, 0))
 
         source_cls = OvaSource if kind == ".ova" else OvfSource

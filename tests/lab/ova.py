@@ -189,9 +189,10 @@ def make_vmdk(raw, vmdk):
 
 def build(out_dir, size_mb=8, name="photon-lab", fill="random", vmx="vmx-11", network="None",
           properties=None, manifest="sha1", corrupt_manifest=False, truncate_to=None,
-          package="ova", manifest_last=False):
+          package="ova", manifest_last=False, capacity_mb=None):
     """Build a test OVA (package="ova") or an OVF directory (package="ovf") in out_dir.
 
+    capacity_mb overrides the disk capacity the descriptor claims (default: size_mb).
     Returns a dict: path (the .ova or the .ovf), ovf, disk (file names), disk_bytes (size of the
     VMDK, i.e. what an import uploads), capacity_bytes, size (of the .ova), sha1/sha256/md5 (of
     the .ova or the .ovf file), manifest (dict file -> digest as written).
@@ -209,8 +210,9 @@ def build(out_dir, size_mb=8, name="photon-lab", fill="random", vmx="vmx-11", ne
         os.unlink(raw)
         disk_bytes = os.path.getsize(vmdk)
         with open(os.path.join(work, ovf_name), "w", encoding="utf-8") as f:
-            f.write(ovf_descriptor(name, disk_name, disk_bytes, size_mb, vmx=vmx, network=network,
-                                   properties=properties))
+            # capacity_mb: what the descriptor claims (a failure test can claim more than is there)
+            f.write(ovf_descriptor(name, disk_name, disk_bytes, capacity_mb or size_mb, vmx=vmx,
+                                   network=network, properties=properties))
         files = [ovf_name, disk_name]
         sums = {}
         if manifest:

@@ -233,3 +233,110 @@ def test_property_not_user_configurable(vcsim, inventory, tmp_path):
            "property 'nope' is not in the OVF")
     ok = run_module(base_args(vcsim, with_props, properties={"appliance.ip": "10.0.0.5"}))
     assert ok["changed"] is True, ok.get("msg")
+
+
+def test_not_enough_space(vcsim, inventory, tmp_path):
+    # The descriptor claims a 1 PiB disk: thick provisioning needs more than the datastore has.
+    big = ova.build(str(tmp_path), size_mb=1, fill="zero", capacity_mb=1024 ** 3)
+    result = _fails(vcsim, inventory, base_args(vcsim, big, disk_provisioning="thick"),
+                    "MiB free; the import needs 1073741824 MiB")
+    assert "datastore LocalDS_0 has" in result["msg"]
+    assert vcsim.nfc_transfers() == []
+
+
+def test_wait_for_ip_times_out_and_keeps_the_vm(vcsim, inventory, ova8):
+    # The simulator runs no guest and reports no IP: the module fails with a clear error, and the
+    # VM it imported and powered on stays (the import itself succeeded).
+    result = run_module(base_args(vcsim, ova8, power_on=True, wait_for_ip=True,
+                                  wait_for_ip_timeout=2))
+    assert result.get("failed") is True
+    assert "reported no IP address within 2 s" in result["msg"]
+    assert inventory.vms()["photon-test"].runtime.powerState == "poweredOn"
+
+
+def test_wait_for_ip_reports_the_address(vcsim, ova8):
+    # Stand-in for VMware Tools: once the VM is powered on, a thread sets its guest IP through the
+    # simulator's extraConfig hook (SET.guest.ipAddress), as Tools would report a DHCP lease.
+    import threading
+    import time
+
+    done = threading.Event()
+
+    def tools():
+        inv = Inventory(vcsim)
+        try:
+            while not done.is_set():
+                vm = inv.vms().get("photon-test")
+                if vm is not None and vm.runtime.powerState == "poweredOn":
+                    spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(
+                        key="SET.guest.ipAddress", value="172.30.99.77")])
+                    vm.ReconfigVM_Task(spec)
+                    return
+                time.sleep(0.2)
+        finally:
+            inv.close()
+
+    thread = threading.Thread(target=tools, daemon=True)
+    thread.start()
+    try:
+        result = run_module(base_args(vcsim, ova8, power_on=True, wait_for_ip=True,
+                                      wait_for_ip_timeout=60))
+    finally:
+        done.set()
+        thread.join()
+    assert result["changed"] is True, result.get("msg")
+    assert result["vm"]["ip_addresses"] == ["172.30.99.77"]
+    again = run_module(base_args(vcsim, ova8, power_on=True, wait_for_ip=True))
+    assert again["changed"] is False and again["vm"]["ip_addresses"] == ["172.30.99.77"]
+
+
+def test_wait_for_ip_needs_power_on(vcsim, ova8):
+    result = run_module(base_args(vcsim, ova8, wait_for_ip=True))
+    assert result.get("failed") is True and "wait_for_ip needs power_on=true" in result["msg"]
+
+
+def test_manifest_at_the_end_and_ovf_package(vcsim, inventory, tmp_path):
+    # ovftool puts the manifest second; other tools put it last: both are verified.
+    last = ova.build(str(tmp_path / "last"), size_mb=2, manifest_last=True)
+    result = run_module(base_args(vcsim, last, name="photon-last"))
+    assert result["changed"] is True, result.get("msg")
+    bad_last = ova.build(str(tmp_path / "badlast"), size_mb=2, manifest_last=True, corrupt_manifest=True)
+    _fails(vcsim, inventory, base_args(vcsim, bad_last, name="photon-badlast"),
+           "manifest mismatch for %s" % bad_last["disk"])
+    # An .ovf with its disk and manifest beside it.
+    ovf = ova.build(str(tmp_path / "ovf"), size_mb=2, package="ovf")
+    result = run_module(base_args(vcsim, ovf, name="photon-ovf", checksum="sha1:" + ovf["sha1"]))
+    assert result["changed"] is True, result.get("msg")
+    assert vcsim.transferred_bytes() == [last["disk_bytes"], bad_last["disk_bytes"], ovf["disk_bytes"]]
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server for the URL source (the simulator cannot pull from URLs)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1], tmp_path
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_source(vcsim, inventory, http_server):
+    base, directory = http_server
+    info = ova.build(str(directory / "ova"), size_mb=4)
+    url = "%s/ova/%s" % (base, os.path.basename(info["path"]))
+    result = run_module(base_args(vcsim, info, src=url, checksum="md5:" + info["md5"]))
+    assert result["changed"] is True, result.get("msg")
+    assert vcsim.transferred_bytes() == [info["disk_bytes"]]
+    ovf = ova.build(str(directory / "ovf"), size_mb=2, package="ovf")
+    result = run_module(base_args(vcsim, ovf, name="photon-ovf-url", src="%s/ovf/photon-lab.ovf" % base))
+    assert result["changed"] is True, result.get("msg")
+    assert vcsim.transferred_bytes() == [info["disk_bytes"], ovf["disk_bytes"]]
+    _fails(vcsim, inventory, base_args(vcsim, info, name="photon-404", src=base + "/nope.ova"),
+           "cannot download %s/nope.ova" % base)
