@@ -146,3 +146,24 @@ def wait_for_task(task, timeout=3600, poll=0.1):
         if time.monotonic() > deadline:
             raise VsphereError("task %s did not finish within %d s" % (info.key, timeout))
         time.sleep(poll)
+
+
+def wait_for_lease(lease, timeout=600, poll=0.05):
+    """Wait until an HttpNfcLease is ready and return its info.
+
+    A lease in `error` fails at once with the fault's message (it never becomes ready); `done`
+    before the upload and a timeout fail too.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        state = lease.state
+        if state == "ready":
+            return lease.info
+        if state == "error":
+            raise VsphereError("the import lease failed: %s"
+                               % (fault_message(lease.error) if lease.error else "no reason given"))
+        if state == "done":
+            raise VsphereError("the import lease ended before the upload")
+        if time.monotonic() > deadline:
+            raise VsphereError("the import lease was not ready within %d s (state %s)" % (timeout, state))
+        time.sleep(poll)

@@ -259,7 +259,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._ova import (
 )
 from ansible_collections.homelab.photon.plugins.module_utils._vsphere import (
     PYVMOMI_IMPORT_ERROR, Connection, VsphereError, fault_message, vim, vsphere_argument_spec,
-    wait_for_task,
+    wait_for_lease, wait_for_task,
 )
 
 CHUNK = 1024 * 1024
@@ -736,7 +736,7 @@ class Importer:
         lease = pool.ImportVApp(spec, folder, host)
         vm = None
         try:
-            info = self._wait_lease(lease)
+            info = wait_for_lease(lease)
             vm = info.entity
             urls = dict((d.importKey, d) for d in info.deviceUrl)
             state = {"sent": 0, "total": total, "last": 0.0, "lease": lease, "start": None,
@@ -844,21 +844,6 @@ class Importer:
         if actual != expected:
             raise OvaError("manifest mismatch for %s in %s: %s is %s, the manifest says %s"
                            % (name, self.p["src"], algo.upper(), actual, expected))
-
-    def _wait_lease(self, lease, timeout=600):
-        deadline = time.monotonic() + timeout
-        while True:
-            state = lease.state
-            if state == vim.HttpNfcLease.State.ready:
-                return lease.info
-            if state == vim.HttpNfcLease.State.error:
-                raise VsphereError("the import lease failed: %s"
-                                   % (fault_message(lease.error) if lease.error else "no reason given"))
-            if state == vim.HttpNfcLease.State.done:
-                raise VsphereError("the import lease ended before the upload")
-            if time.monotonic() > deadline:
-                raise VsphereError("the import lease was not ready within %d s" % timeout)
-            time.sleep(0.05)
 
     def _progress(self, state, force=None):
         now = time.monotonic()

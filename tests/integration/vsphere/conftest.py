@@ -46,3 +46,17 @@ def vcsim_esx(vcsim_factory):
 @pytest.fixture
 def vcsim_vpx(vcsim_factory):
     return vcsim_factory("vpx")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: 1 GB / 4 GB imports; run with HOMELAB_SLOW_TESTS=1 (make bench covers them)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("HOMELAB_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: set HOMELAB_SLOW_TESTS=1 (the benchmark imports 1 GB and 4 GB)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -340,3 +340,16 @@ def test_url_source(vcsim, inventory, http_server):
     assert vcsim.transferred_bytes() == [info["disk_bytes"], ovf["disk_bytes"]]
     _fails(vcsim, inventory, base_args(vcsim, info, name="photon-404", src=base + "/nope.ova"),
            "cannot download %s/nope.ova" % base)
+
+
+@pytest.mark.slow
+def test_import_1gb(vcsim, inventory):
+    # 1 GiB of random data: the VMDK (what is uploaded) is slightly larger than the raw disk.
+    big = ova.cached(1024)
+    result = run_module(base_args(vcsim, big, checksum="sha1:" + big["sha1"]))
+    assert result["changed"] is True, result.get("msg")
+    assert vcsim.transferred_bytes() == [big["disk_bytes"]]
+    assert result["transfer"]["bytes"] == big["disk_bytes"] > 1024 ** 3
+    vm = inventory.vms()["photon-test"]
+    disk = [d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)][0]
+    assert disk.capacityInKB == 1024 * 1024

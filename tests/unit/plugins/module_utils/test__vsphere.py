@@ -1,0 +1,70 @@
+"""Unit tests of homelab.photon's private vSphere helpers that decide without a server."""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
+
+from ansible_collections.homelab.photon.plugins.module_utils import _vsphere as v  # noqa: E402
+
+
+class FakeLease:
+    """States in order; `error` carries a fault like pyVmomi's (a .msg)."""
+
+    def __init__(self, states, error=None):
+        self.states = list(states)
+        self.error = error
+        self.info = "lease-info"
+        self.reads = 0
+
+    @property
+    def state(self):
+        self.reads += 1
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+
+class Fault(Exception):
+    def __init__(self, msg):
+        super().__init__(msg)
+        self.msg = msg
+
+
+def test_lease_ready_after_initializing():
+    lease = FakeLease(["initializing", "initializing", "ready"])
+    assert v.wait_for_lease(lease, poll=0) == "lease-info"
+    assert lease.reads == 3
+
+
+def test_lease_error_fails_at_once_with_the_fault():
+    lease = FakeLease(["initializing", "error"], error=Fault("Insufficient disk space on datastore"))
+    with pytest.raises(v.VsphereError, match="the import lease failed: Fault: Insufficient disk space"):
+        v.wait_for_lease(lease, timeout=3600, poll=0)
+    assert lease.reads == 2  # no waiting for the timeout
+
+
+def test_lease_done_and_timeout():
+    with pytest.raises(v.VsphereError, match="ended before the upload"):
+        v.wait_for_lease(FakeLease(["done"]), poll=0)
+    with pytest.raises(v.VsphereError, match="not ready within 0 s"):
+        v.wait_for_lease(FakeLease(["initializing"]), timeout=0, poll=0)
+
+
+def test_fault_message():
+    assert v.fault_message(Fault("Login failure")) == "Fault: Login failure"
+    assert v.fault_message(ValueError("x")) == "x"
+    assert v.fault_message(ValueError()) == "ValueError"
+
+
+def test_argument_spec_has_env_fallbacks_and_no_log():
+    spec = v.vsphere_argument_spec()
+    assert spec["password"]["no_log"] is True
+    assert spec["hostname"]["fallback"][1] == ["VMWARE_HOST"]
+    assert spec["validate_certs"]["default"] is True
+
+
+def test_ssl_context():
+    assert v.ssl_context(True).check_hostname is True
+    assert v.ssl_context(False).verify_mode == v.ssl.CERT_NONE
