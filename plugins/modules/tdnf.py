@@ -409,7 +409,7 @@ class Tdnf(object):
         rc, out, err = self.run(argv)
         if rc != 0:
             self.tdnf_failed(argv, rc, out, err, '%s %s' % (command, ' '.join(names)))
-        return parse_text_transaction(out)
+        return parse_text_transaction(out), 'Nothing to do' in out + err
 
     # -- the task ---------------------------------------------------------------------------
 
@@ -491,10 +491,12 @@ class Tdnf(object):
         if self.module.check_mode:
             return self.result(transaction, installed, True, 'would be: ' + summary(transaction))
 
-        done = self.execute(command, names)
+        done, nothing_to_do = self.execute(command, names)
         if transaction_is_empty(done):
-            # tdnf printed no transaction table (it found nothing to do after all).
-            return self.result(done, installed, False, 'nothing to do')
+            if nothing_to_do:
+                return self.result(done, installed, False, 'nothing to do')
+            # tdnf succeeded without a table this module can read: report what it resolved before.
+            done = transaction
         installed = self.complete_installed(installed, done)
         return self.result(done, installed, True, summary(done))
 
