@@ -86,6 +86,9 @@ options:
   security:
     description:
       - With O(state=latest), only apply updates that fix security issues (C(--security)).
+      - Named packages must be installed already (use O(state=present) first); with O(name=*) every
+        installed package is considered.
+      - With tdnf 3.1, check mode predicts every available update, not only the security ones.
     type: bool
     default: false
 attributes:
@@ -401,7 +404,7 @@ class Tdnf(object):
         transaction, missing = predict_from_lists(self.state, specs, installed, parse_list_text(out))
         if missing:
             names = [spec.name for spec in specs if spec.raw in missing]
-            self.fail(not_found_message(missing, self.find_in_disabled_repos(names)), argv, rc, out, err)
+            self.fail(not_found_message(names, self.find_in_disabled_repos(names)), argv, rc, out, err)
         return transaction
 
     def execute(self, command, names):
@@ -463,6 +466,16 @@ class Tdnf(object):
             elif self.state == 'absent':
                 todo = installed_for_absent(specs, installed)
                 command = 'erase'
+            elif params['security']:
+                # Security updates of installed packages only: `tdnf --security upgrade NAMES`.
+                missing = [spec.raw for spec in specs if spec.name not in installed]
+                if missing:
+                    self.module.fail_json(msg='security=true only upgrades installed packages; %s %s not installed '
+                                              '(install with state=present first)'
+                                              % (', '.join(missing), 'is' if len(missing) == 1 else 'are'),
+                                          **transaction_result(empty_transaction()))
+                todo = specs
+                command = 'upgrade'
             else:
                 todo = specs
                 command = 'install'
