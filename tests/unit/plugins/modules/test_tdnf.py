@@ -162,3 +162,10 @@ def test_upgrade_and_install_previews_agree(steps):
     install = steps["dry run plain install of an installed package with a newer version available, json"]
     upgrade = steps["dry run upgrade, json"]
     assert install["stdout"] == upgrade["stdout"] and install["rc"] == upgrade["rc"] == 0
+
+
+def test_the_note_lists_every_step(steps, repo_notes=os.path.join(_ROOT, "docs", "tdnf.md")):
+    """docs/tdnf.md lists which transcript steps the tests use: it must name all of them."""
+    with open(repo_notes) as handle:
+        text = handle.read()
+    assert [note for note in steps if "| %s |" % note not in text] == []
