@@ -286,6 +286,16 @@ class Stream:
             self.offset += len(data)
         return data
 
+    def readinto(self, view):
+        """Read into a memoryview (no new buffer per chunk); returns the count, 0 at the end."""
+        n = self.fileobj.readinto(view)
+        if n:
+            part = view[:n]
+            for h in self.hashers.values():
+                h.update(part)
+            self.offset += n
+        return n or 0
+
     def read_exact(self, size):
         data = self.read(size)
         while len(data) < size:
@@ -309,10 +319,11 @@ class Stream:
 class Entry:
     """One file of the package, read once and in order. `read` hashes with the given algorithms."""
 
-    def __init__(self, name, size, reader, algos):
+    def __init__(self, name, size, stream, algos):
         self.name = name
         self.size = size
-        self._reader = reader
+        self._stream = stream
+        self._reader = stream.read
         self.remaining = size
         self.hashers = new_hashers(algos)
 
@@ -343,47 +354,68 @@ class Entry:
     def digests(self):
         return dict((a, h.hexdigest()) for a, h in self.hashers.items())
 
-    def chunks(self, size=CHUNK, depth=PIPELINE_DEPTH):
-        """Yield the rest of the entry in chunks, read and hashed by a second thread.
+    def read_into(self, view):
+        """Fill view (a memoryview) from the entry; returns the count. Truncation is an error."""
+        want = min(len(view), self.remaining)
+        got = 0
+        while got < want:
+            n = self._stream.readinto(view[got:want])
+            if not n:
+                raise OvaError("%s ends after %d of its %d bytes (truncated download or archive)"
+                               % (self.name, self.size - self.remaining + got, self.size))
+            got += n
+        part = view[:got]
+        for h in self.hashers.values():
+            h.update(part)
+        self.remaining -= got
+        return got
 
-        Hashing (the manifest, the checksum) and TLS encryption then run on two cores at once;
-        hashlib and ssl release the GIL on large buffers. At most depth+2 chunks are in memory.
+    def chunks(self, size=CHUNK, depth=PIPELINE_DEPTH):
+        """Yield the rest of the entry as memoryviews, read and hashed by a second thread.
+
+        Hashing (the manifest, the checksum) and TLS encryption then run on two cores at once
+        (hashlib and ssl release the GIL on large buffers). depth+1 buffers of `size` bytes are
+        allocated once and reused, so memory stays flat whatever the disk's size. A yielded view
+        is valid until the next one is asked for.
         """
-        pipe = queue.Queue(depth)
+        free = queue.Queue()
+        for _ in range(depth + 1):
+            free.put(memoryview(bytearray(size)))
+        full = queue.Queue()
         stop = threading.Event()
 
         def produce():
             try:
-                while self.remaining > 0 and not stop.is_set():
-                    data = self.read(size)
-                    while not stop.is_set():
-                        try:
-                            pipe.put(data, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
-                pipe.put(None)
+                while self.remaining > 0:
+                    buf = free.get()
+                    if stop.is_set():
+                        return
+                    n = self.read_into(buf)
+                    full.put(buf[:n])
+                full.put(None)
             except BaseException as exc:  # pylint: disable=broad-except
-                pipe.put(exc)
+                full.put(exc)
 
         worker = threading.Thread(target=produce, name="ova-reader", daemon=True)
         worker.start()
         try:
             while True:
-                item = pipe.get()
+                item = full.get()
                 if item is None:
                     return
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+                free.put(_base(item))
         finally:
             stop.set()
-            while worker.is_alive():
-                try:
-                    pipe.get(timeout=0.1)
-                except queue.Empty:
-                    pass
+            free.put(memoryview(bytearray(0)))  # wake the reader if it waits for a buffer
             worker.join()
+
+
+def _base(view):
+    """The full-size buffer a chunk view was cut from (memoryview slices share .obj)."""
+    return memoryview(view.obj)
 
 
 def _open(src, validate_certs, algos):
@@ -441,7 +473,7 @@ class OvaSource:
                 self.stream.read_exact(padded(header["size"]))
                 long_name = None
                 continue
-            self.current = Entry(os.path.basename(name), header["size"], self.stream.read, algos)
+            self.current = Entry(os.path.basename(name), header["size"], self.stream, algos)
             return self.current
 
     def finish(self):
@@ -504,7 +536,7 @@ class OvfSource:
             if self.first:
                 self.ovf_stream = self.stream
                 self.first = False
-            self.current = Entry(name, size, self.stream.read, algos)
+            self.current = Entry(name, size, self.stream, algos)
             return self.current
         return None
 

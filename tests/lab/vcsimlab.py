@@ -83,7 +83,8 @@ class Vcsim:
             self.proc.stdout.close()
 
 
-def start_vcsim(mode="esx", username="homelab", password="lab-secret", workdir=None):
+def start_vcsim(mode="esx", username="homelab", password="lab-secret", workdir=None,
+                listen="127.0.0.1:0"):
     """Start the launcher and wait for its ready line. The caller must stop() it."""
     if not os.access(VCSIM, os.X_OK) or os.path.getmtime(VCSIM) < os.path.getmtime(
             os.path.join(LAB, "vcsim", "main.go")):
@@ -92,7 +93,7 @@ def start_vcsim(mode="esx", username="homelab", password="lab-secret", workdir=N
     own_dir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="homelab-vcsim-")
     log_path = os.path.join(workdir, "vcsim-%s.log" % mode)
-    argv = [VCSIM, "-mode", mode, "-listen", "127.0.0.1:0", "-log", log_path]
+    argv = [VCSIM, "-mode", mode, "-listen", listen, "-log", log_path]
     if username:
         argv += ["-username", username, "-password", password]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
