@@ -275,6 +275,21 @@ def test_module_applies_with_the_real_networkd(lab_host, repo_root, tmp_path):
     assert lab_host.exec("systemctl", "is-active", "homelab-networkd-rollback.timer",
                          check=False).stdout.strip() != "active"
 
+    # The restart path (what systemd older than 244 gets), forced here on the real networkd.
+    pid = lab_host.exec("systemctl", "show", "-p", "MainPID", "--value", "systemd-networkd").stdout
+    rc, data, text = playbook(repo_root, tmp_path, lab_host, task.replace(
+        "10.231.0.1/24", "10.231.0.3/24").replace("apply: changed", "apply: changed\n"
+                                                  "            apply_method: restart"), name="m.yml")
+    assert rc == 0, text
+    restarted = task_results(data, lab_host.name)["Static address on vnet0"]
+    assert restarted["applied"] and restarted["apply_action"] == "restart"
+    assert lab_host.exec("systemctl", "show", "-p", "MainPID", "--value",
+                         "systemd-networkd").stdout != pid
+    deadline = time.monotonic() + 20
+    while "10.231.0.3/24" not in lab_host.exec("ip", "-4", "-o", "addr", "show", "dev", "vnet0").stdout:
+        assert time.monotonic() < deadline, "the restarted networkd did not put 10.231.0.3 on vnet0"
+        time.sleep(0.5)
+
 
 def rollback_timer_starts(host):
     out = host.exec("journalctl", "--no-pager", "-o", "cat", "-u",
