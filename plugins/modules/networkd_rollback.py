@@ -22,13 +22,14 @@ description:
     timer already did it; either way it clears the rollback's records.
   - Use it around M(homelab.photon.networkd); the C(homelab.photon.network) role does.
 author:
-  - homelab.photon maintainers
+  - homelab.photon contributors (@homelab-photon)
 attributes:
   check_mode:
     support: full
     description: Reports what would be armed, cancelled or restored, and does nothing.
   diff_mode:
     support: none
+    description: The files it protects are shown by M(homelab.photon.networkd)'s diff.
 options:
   state:
     description: What to do with the rollback.
