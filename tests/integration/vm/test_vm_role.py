@@ -19,6 +19,7 @@ import subprocess
 import time
 
 import pytest
+from pyVmomi import vim
 
 import ova  # tests/lab/ova.py (on sys.path through tests/integration/vsphere/conftest.py)
 from vmrole_helpers import (OvaServer, ansible_env, connect, decode_guestinfo, find_vms, guestinfo,
@@ -120,12 +121,12 @@ def recap(stdout, host):
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
 
 
-def wait_for_guestinfo(si, proc, timeout=300):
+def wait_for_guestinfo(si, proc, name, timeout=300):
     """The role imports and powers on; meanwhile poll the simulator for the VM's guestinfo."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        vms = find_vms(si, VM)
-        if vms:
+        vms = find_vms(si, name)
+        if vms and str(vms[0].runtime.powerState) == "poweredOn":
             keys = guestinfo(vms[0])
             if "guestinfo.userdata" in keys and "guestinfo.metadata" in keys:
                 return vms[0], keys
@@ -133,21 +134,31 @@ def wait_for_guestinfo(si, proc, timeout=300):
             pytest.fail("the play ended before the VM had its guestinfo:\n" + proc.stdout.read())
         time.sleep(0.5)
     proc.kill()
-    pytest.fail("no VM %s with guestinfo after %d s:\n%s" % (VM, timeout, proc.communicate()[0]))
+    pytest.fail("no powered-on VM %s with guestinfo after %d s:\n%s" % (name, timeout, proc.communicate()[0]))
 
 
-def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_keypair):
+@pytest.mark.parametrize("address_from", ["static", "tools"])
+def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_keypair, address_from):
+    """static: vm_network gives the address (written as a networkd file at first boot).
+    tools: no vm_network; the test stands in for VMware Tools and reports the guest's IP through
+    the simulator's SET.guest.ipAddress hook once the VM is on, and the role waits for it."""
+    name = "%s-%s" % (VM, address_from)
     host = lab_host_factory(prefix="vm-e2e", authorize=False)
     # The lab host is the Photon OVA's guest: changeme, expired; no key for root.
     assert "password must be changed" in host.exec("chage", "-l", "root").stdout
     assert host.exec("test", "-e", "/root/.ssh/authorized_keys", check=False).returncode != 0
     served_ova["server"].requests.clear()
 
-    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, host.ip)
+    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, host.ip, vm_name=name)
+    if address_from == "tools":
+        extravars.update(vm_network={}, vm_wait_for_ip_timeout=120)
     proc = subprocess.Popen(playbook_argv(tmp_path, PLAYBOOK, extravars, name="firstboot"), env=ansible_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
     si = connect(sim)
-    vm, keys = wait_for_guestinfo(si, proc)
+    vm, keys = wait_for_guestinfo(si, proc, name)
+    if address_from == "tools":
+        vm.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(
+            key="SET.guest.ipAddress", value=host.ip)]))
 
     # What the import wrote: gzip+base64 user-data and meta-data, the role's documents.
     assert keys["guestinfo.userdata.encoding"] == "gzip+base64"
@@ -181,18 +192,22 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     # Checked again without Ansible, from the guest itself.
     assert host.exec("hostname").stdout.strip() == HOSTNAME
     assert host.exec("passwd", "-S", "root").stdout.split()[1] == "L"  # no hash given: locked
-    network_file = host.exec("stat", "-c", "%a", "/etc/systemd/network/10-static-en.network").stdout.strip()
-    assert network_file == "644"
-    assert "10-static-en.network" in host.exec("networkctl", "status", "eth0", "--no-pager", check=False).stdout
+    if address_from == "static":
+        network_file = host.exec("stat", "-c", "%a", "/etc/systemd/network/10-static-en.network").stdout.strip()
+        assert network_file == "644"
+        assert "10-static-en.network" in host.exec("networkctl", "status", "eth0", "--no-pager", check=False).stdout
+    else:
+        assert "write_files" not in userdata
+        assert "IP %s" % host.ip in out  # the role showed the address VMware Tools reported
 
     # Second run: the VM is found, nothing is downloaded or imported again, the group is refilled.
     (tmp_path / "report.json").unlink()
     again = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
     assert again.returncode == 0, again.stdout + again.stderr
     assert recap(again.stdout, "localhost")["changed"] == 0, again.stdout
-    assert recap(again.stdout, VM)["changed"] == 0, again.stdout
+    assert recap(again.stdout, name)["changed"] == 0, again.stdout
     assert served_ova["server"].requests == ["/photon-lab.ova"]
-    assert len(find_vms(si, VM)) == 1
+    assert len(find_vms(si, name)) == 1
     assert json.loads((tmp_path / "report.json").read_text())["hostname"] == HOSTNAME
     # No secret in the output of either run.
     for text in (out, again.stdout):
