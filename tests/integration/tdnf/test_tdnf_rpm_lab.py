@@ -9,7 +9,10 @@ Two probe packages are built there with rpmbuild and installed with rpm; then:
    code go through the module's parser (parse_rpm_query, rpm_query_failed);
 2. the module runs through ansible-playbook over SSH, as a user would: a converged host (every
    package installed, or absent ones absent) is decided from rpm alone, with no tdnf call, in check
-   mode and not; a task that would need tdnf fails with a message that says so.
+   mode and not; a task that would need tdnf fails with a message that says so;
+3. the base role's Photon branch (forced with base_package_manager=tdnf, the lab host being Debian)
+   calls the module with its packages: converged, it changes nothing; with a missing package it
+   fails at the tdnf module, which proves the branch is wired to it.
 """
 
 import json
@@ -52,14 +55,14 @@ def build_and_install(host):
     host.sh("rpm -i /tmp/rb/RPMS/noarch/homelab-*.rpm")
 
 
-def run_module(host, workdir, args, check=False):
+def run_play(host, workdir, tasks, check=False):
+    """Run tasks on the lab host with ansible-playbook over SSH; the per-task results."""
     inventory = os.path.join(workdir, "inventory")
     with open(inventory, "w") as handle:
         handle.write("[lab]\n%s\n" % host.inventory_line())
     playbook = os.path.join(workdir, "play.yml")
     with open(playbook, "w") as handle:
-        json.dump([{"name": "tdnf", "hosts": "lab", "gather_facts": False,
-                    "tasks": [{"name": "tdnf", "homelab.photon.tdnf": args}]}], handle)
+        json.dump([{"name": "tdnf", "hosts": "lab", "gather_facts": False, "tasks": tasks}], handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1")
     binary = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
@@ -68,9 +71,14 @@ def run_module(host, workdir, args, check=False):
         argv.append("--check")
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
     try:
-        return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host.name]
+        return [task["hosts"][host.name] for task in json.loads(proc.stdout)["plays"][0]["tasks"]
+                if host.name in task["hosts"]]
     except (ValueError, KeyError, IndexError):
         raise AssertionError("no result (rc=%d)\n%s\n%s" % (proc.returncode, proc.stdout, proc.stderr))
+
+
+def run_module(host, workdir, args, check=False):
+    return run_play(host, workdir, [{"name": "tdnf", "homelab.photon.tdnf": args}], check=check)[0]
 
 
 @pytest.fixture
@@ -126,3 +134,19 @@ def test_module_says_when_tdnf_is_needed_and_missing(probe_host, ssh_keypair):
         assert "tdnf was not found on the target" in result["msg"]
     # Nothing was removed by the failed absent task.
     assert probe_host.exec("rpm", "-q", "homelab-probe").returncode == 0
+
+
+def test_base_role_photon_branch_calls_the_module(probe_host, ssh_keypair):
+    workdir = tempfile.mkdtemp(prefix="homelab-tdnf-")
+    role = {"name": "base", "ansible.builtin.include_role": {"name": "homelab.photon.base"},
+            "vars": {"base_package_manager": "tdnf", "base_nfs_client": False,
+                     "base_packages": ["homelab-probe", "homelab-epoch"]}}
+    for check in (True, False):
+        results = run_play(probe_host, workdir, [role], check=check)
+        tdnf = [r for r in results if "tdnf_version" in r]
+        assert len(tdnf) == 1 and not tdnf[0].get("failed"), results
+        assert tdnf[0]["changed"] is False and tdnf[0]["msg"] == "nothing to do"
+        assert not any(r.get("failed") for r in results), results
+    role["vars"]["base_packages"] = ["homelab-probe", "homelab-missing"]
+    results = run_play(probe_host, workdir, [role])
+    assert results[-1].get("failed") and "tdnf was not found on the target" in results[-1]["msg"], results
