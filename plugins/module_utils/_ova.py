@@ -371,9 +371,3 @@ def device_url(url, hostname, port):
 def transfer_stats(sent, seconds):
     rate = sent / seconds / 1e6 if seconds > 0 else 0.0
     return {"bytes": int(sent), "seconds": round(seconds, 3), "mb_per_s": round(rate, 1)}
-
-
-def progress_percent(sent, total):
-    if total <= 0:
-        return 100
-    return max(0, min(100, int(100 * sent / total)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 import traceback
 
@@ -167,3 +168,53 @@ def wait_for_lease(lease, timeout=600, poll=0.05):
         if time.monotonic() > deadline:
             raise VsphereError("the import lease was not ready within %d s (state %s)" % (timeout, state))
         time.sleep(poll)
+
+
+class LeaseProgress:
+    """Report an import lease's progress from a background thread, every `interval` seconds.
+
+    The ESXi and vCenter task views show the percentage, and the reports keep the lease from
+    timing out. The thread reports even while a send blocks on a slow network. Use as a context
+    manager; `add(n)` counts bytes sent (of `total`).
+    """
+
+    def __init__(self, lease, total, interval=4.0):
+        self.lease = lease
+        self.total = total
+        self.sent = 0
+        self.interval = interval
+        self.reports = []
+        self.error = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-progress", daemon=True)
+
+    def percent(self):
+        if self.total <= 0:
+            return 100
+        return max(0, min(99, int(100 * self.sent / self.total)))
+
+    def add(self, count):
+        self.sent += count
+
+    def report(self, percent=None):
+        value = self.percent() if percent is None else percent
+        self.lease.HttpNfcLeaseProgress(value)
+        self.reports.append(value)
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.report()
+            except Exception as exc:  # pylint: disable=broad-except
+                self.error = exc  # the upload itself will fail or finish; keep the first error
+                return
+
+    def __enter__(self):
+        self.report(0)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        return False

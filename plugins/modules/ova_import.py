@@ -255,11 +255,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.homelab.photon.plugins.module_utils._ova import (
     BLOCK, OvaError, check_hardware, check_properties, check_space, device_url,
     guestinfo_extra_config, map_networks, new_hashers, padded, parse_checksum, parse_manifest,
-    parse_ovf, parse_pax, parse_tar_header, progress_percent, required_space, transfer_stats,
+    parse_ovf, parse_pax, parse_tar_header, required_space, transfer_stats,
 )
 from ansible_collections.homelab.photon.plugins.module_utils._vsphere import (
-    PYVMOMI_IMPORT_ERROR, Connection, VsphereError, fault_message, vim, vsphere_argument_spec,
-    wait_for_lease, wait_for_task,
+    PYVMOMI_IMPORT_ERROR, Connection, LeaseProgress, VsphereError, fault_message, vim,
+    vsphere_argument_spec, wait_for_lease, wait_for_task,
 )
 
 CHUNK = 1024 * 1024
@@ -771,8 +771,7 @@ class Importer:
             info = wait_for_lease(lease)
             vm = info.entity
             urls = dict((d.importKey, d) for d in info.deviceUrl)
-            state = {"sent": 0, "total": total, "last": 0.0, "lease": lease, "start": None,
-                     "end": None}
+            state = {"start": None, "end": None, "sent": 0}
 
             def upload(entry):
                 item = items[entry.name]
@@ -780,10 +779,11 @@ class Importer:
                 if dev is None:
                     raise OvaError("the lease has no device URL for %s (%s)" % (entry.name, item.deviceId))
                 url = device_url(dev.url, p["hostname"], p["port"])
-                self._upload(url, entry, item, state)
+                self._upload(url, entry, item, state, progress)
 
-            self._consume(source, pending, manifest, digests, ovf_name, checksum, items, upload)
-            self._progress(state, force=100)
+            with LeaseProgress(lease, total, PROGRESS_EVERY) as progress:
+                self._consume(source, pending, manifest, digests, ovf_name, checksum, items, upload)
+            progress.report(100)
             lease.HttpNfcLeaseComplete()
         except BaseException as exc:
             self._cleanup(lease, vm, dc)
@@ -877,15 +877,7 @@ class Importer:
             raise OvaError("manifest mismatch for %s in %s: %s is %s, the manifest says %s"
                            % (name, self.p["src"], algo.upper(), actual, expected))
 
-    def _progress(self, state, force=None):
-        now = time.monotonic()
-        if force is None and now - state["last"] < PROGRESS_EVERY:
-            return
-        state["last"] = now
-        percent = force if force is not None else progress_percent(state["sent"], state["total"])
-        state["lease"].HttpNfcLeaseProgress(percent)
-
-    def _upload(self, url, entry, item, state):
+    def _upload(self, url, entry, item, state, progress):
         parts = urlsplit(url)
         conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443,
                                            context=self.conn.ssl_context, timeout=600)
@@ -893,7 +885,6 @@ class Importer:
         cookie = getattr(self.conn.si._stub, "cookie", None)  # pylint: disable=protected-access
         if state["start"] is None:
             state["start"] = time.monotonic()
-        self._progress(state, force=progress_percent(state["sent"], state["total"]))
         try:
             conn.putrequest("PUT" if item.create else "POST", path, skip_accept_encoding=True)
             conn.putheader("Content-Type", "application/x-vnd.vmware-streamVmdk")
@@ -904,7 +895,7 @@ class Importer:
             for data in entry.chunks():
                 conn.sock.sendall(data)
                 state["sent"] += len(data)
-                self._progress(state)
+                progress.add(len(data))
             response = conn.getresponse()
             body = response.read(4096)
         except (OSError, http.client.HTTPException) as exc:

@@ -98,6 +98,9 @@ def test_import_8mb(vcsim, inventory, ova8):
     assert vcsim.wait_for_nfc_lines(1)[0][2] == "transferred %d bytes" % ova8["disk_bytes"]
     assert vcsim.transferred_bytes() == [ova8["disk_bytes"]]
     assert result["transfer"]["bytes"] == ova8["disk_bytes"]
+    # Progress reached the task views (the launcher logs each HttpNfcLeaseProgress).
+    log = vcsim.log()
+    assert "lease progress 0%" in log and "lease progress 100%" in log
     vm = inventory.vms()["photon-test"]
     assert result["vm"]["moid"] == vm._moId
     assert result["vm"]["hw_version"] == vm.config.version == "vmx-11"

@@ -19,6 +19,8 @@
 //   - In ESX mode Datacenter.datastore lists a datastore id that does not exist. That cannot be
 //     fixed server-side without patching the library: clients (the ova_import module) find
 //     datastores through a ContainerView instead, which is also correct against a real host.
+//   - Each HttpNfcLeaseProgress call is logged as "lease progress N%" (vcsim itself does not log
+//     it), so tests can see that an importer reports progress to the ESXi/vCenter task views.
 //   - vcsim accepts any non-empty user name and password while Service.Listen.User is unset.
 //     With -username/-password set, Listen.User carries them and ONLY they log in.
 package main
@@ -34,6 +36,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
@@ -53,6 +56,18 @@ func isFetch(body []byte) bool {
 		bytes.Contains(body, []byte(":Fetch "))
 }
 
+var progressPercent = regexp.MustCompile(`<percent[^>]*>(\d+)</percent>`)
+
+// logProgress logs the percentage of an HttpNfcLeaseProgress request.
+func logProgress(body []byte) {
+	if !bytes.Contains(body, []byte("HttpNfcLeaseProgress")) {
+		return
+	}
+	if m := progressPercent.FindSubmatch(body); m != nil {
+		log.Printf("lease progress %s%%", m[1])
+	}
+}
+
 // fetchGuard answers a panic during a Fetch request with an empty FetchResponse, as a real
 // host does for an unset property. Other panics are passed on to net/http unchanged.
 func fetchGuard(next http.Handler) http.Handler {
@@ -67,6 +82,7 @@ func fetchGuard(next http.Handler) http.Handler {
 			}
 			body = b
 			r.Body = ioutil.NopCloser(bytes.NewReader(b))
+			logProgress(body)
 		}
 		defer func() {
 			if v := recover(); v != nil {

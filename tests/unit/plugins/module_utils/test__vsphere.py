@@ -68,3 +68,45 @@ def test_argument_spec_has_env_fallbacks_and_no_log():
 def test_ssl_context():
     assert v.ssl_context(True).check_hostname is True
     assert v.ssl_context(False).verify_mode == v.ssl.CERT_NONE
+
+
+class ProgressLease:
+    def __init__(self, fail_after=None):
+        self.calls = []
+        self.fail_after = fail_after
+
+    def HttpNfcLeaseProgress(self, percent):  # noqa: N802 (the vSphere method's name)
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise Fault("lease gone")
+        self.calls.append(percent)
+
+
+def _wait_until(predicate, limit=2000):
+    import time
+    for _ in range(limit):
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_lease_progress_reports_from_a_thread_while_bytes_are_counted():
+    lease = ProgressLease()
+    with v.LeaseProgress(lease, total=1000, interval=0.01) as progress:
+        assert lease.calls == [0]  # reported at once
+        progress.add(250)
+        assert _wait_until(lambda: 25 in lease.calls)
+        progress.add(750)
+        assert _wait_until(lambda: 99 in lease.calls)  # 100 is for the caller, once complete
+    count = len(lease.calls)
+    progress.report(100)
+    assert lease.calls[-1] == 100 and len(lease.calls) == count + 1
+    assert lease.calls == sorted(lease.calls)
+
+
+def test_lease_progress_keeps_the_first_error_and_stops():
+    lease = ProgressLease(fail_after=1)
+    with v.LeaseProgress(lease, total=10, interval=0.01) as progress:
+        assert _wait_until(lambda: progress.error is not None)
+    assert str(progress.error) == "lease gone" and lease.calls == [0]
+    assert v.LeaseProgress(lease, total=0).percent() == 100
