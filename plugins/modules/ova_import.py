@@ -379,7 +379,7 @@ class Entry:
         is valid until the next one is asked for.
         """
         free = queue.Queue()
-        for _ in range(depth + 1):
+        for dummy in range(depth + 1):
             free.put(memoryview(bytearray(size)))
         full = queue.Queue()
         stop = threading.Event()
