@@ -150,8 +150,12 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     served_ova["server"].requests.clear()
 
     extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, host.ip, vm_name=name)
+    password_hash = ""
     if address_from == "tools":
-        extravars.update(vm_network={}, vm_wait_for_ip_timeout=120)
+        # Also root's password from a hash: chpasswd runs on the root whose expiry bootcmd cleared.
+        password_hash = subprocess.run(["openssl", "passwd", "-6", "-salt", "homelabvm", "not-changeme"],
+                                       check=True, capture_output=True, text=True).stdout.strip()
+        extravars.update(vm_network={}, vm_wait_for_ip_timeout=120, vm_root_password_hash=password_hash)
     proc = subprocess.Popen(playbook_argv(tmp_path, PLAYBOOK, extravars, name="firstboot"), env=ansible_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
     si = connect(sim)
@@ -191,7 +195,12 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     assert report["hostname"] == HOSTNAME
     # Checked again without Ansible, from the guest itself.
     assert host.exec("hostname").stdout.strip() == HOSTNAME
-    assert host.exec("passwd", "-S", "root").stdout.split()[1] == "L"  # no hash given: locked
+    shadow = host.exec("getent", "shadow", "root").stdout.split(":")
+    if password_hash:
+        assert shadow[1] == password_hash and host.exec("passwd", "-S", "root").stdout.split()[1] == "P"
+    else:
+        assert host.exec("passwd", "-S", "root").stdout.split()[1] == "L"  # no hash given: locked
+    assert shadow[2] != "0"  # not "must change at next login"
     if address_from == "static":
         network_file = host.exec("stat", "-c", "%a", "/etc/systemd/network/10-static-en.network").stdout.strip()
         assert network_file == "644"
@@ -212,6 +221,7 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     # No secret in the output of either run.
     for text in (out, again.stdout):
         assert sim.password not in text
+        assert not password_hash or password_hash not in text
 
 
 BAD_INPUTS = {
@@ -235,6 +245,18 @@ def test_bad_inputs_stop_before_anything(tmp_path, sim, served_ova, ssh_keypair,
     assert served_ova["server"].requests == []  # nothing downloaded
     assert not (tmp_path / "cache").exists()
     assert find_vms(connect(sim), "photon-bad-" + case) == []  # nothing imported
+
+
+def test_local_ova_with_a_wrong_checksum_is_not_imported(tmp_path, sim, served_ova, ssh_keypair):
+    name = "photon-bad-local"
+    wrong = "sha1:" + ("0" if served_ova["sha1"][0] != "0" else "1") + served_ova["sha1"][1:]
+    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.250", vm_name=name,
+                          vm_ova_src=served_ova["path"], vm_ova_checksum=wrong)
+    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    assert result.returncode != 0
+    assert "has sha1 %s, not %s; nothing was imported" % (served_ova["sha1"], wrong) in result.stdout, result.stdout
+    assert os.path.exists(served_ova["path"])  # the user's own file is left alone
+    assert find_vms(connect(sim), name) == []
 
 
 def test_checksum_mismatch_discards_the_cached_file(tmp_path, sim, served_ova, ssh_keypair):
