@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -112,8 +111,8 @@ def test_rpm_query_against_the_real_rpm(probe_host):
     assert _tdnf.rpm_query_failed(broken.returncode, broken.stdout, broken.stderr, ["homelab-probe"]), broken
 
 
-def test_module_on_a_converged_host_needs_only_rpm(probe_host, ssh_keypair):
-    workdir = tempfile.mkdtemp(prefix="homelab-tdnf-")
+def test_module_on_a_converged_host_needs_only_rpm(probe_host, tmp_path):
+    workdir = str(tmp_path)
     for check in (True, False):
         result = run_module(probe_host, workdir, {"name": ["homelab-probe", "homelab-epoch-2:3.1-4.lab"]}, check=check)
         assert not result.get("failed"), result
@@ -124,8 +123,8 @@ def test_module_on_a_converged_host_needs_only_rpm(probe_host, ssh_keypair):
         assert result["changed"] is False and result["removed"] == []
 
 
-def test_module_says_when_tdnf_is_needed_and_missing(probe_host, ssh_keypair):
-    workdir = tempfile.mkdtemp(prefix="homelab-tdnf-")
+def test_module_says_when_tdnf_is_needed_and_missing(probe_host, tmp_path):
+    workdir = str(tmp_path)
     # Installed at another version: present must move it, which only tdnf can do.
     for args in ({"name": ["homelab-probe-2.0"]}, {"name": ["homelab-missing"]},
                  {"name": ["homelab-probe"], "state": "absent"}):
@@ -136,8 +135,8 @@ def test_module_says_when_tdnf_is_needed_and_missing(probe_host, ssh_keypair):
     assert probe_host.exec("rpm", "-q", "homelab-probe").returncode == 0
 
 
-def test_base_role_photon_branch_calls_the_module(probe_host, ssh_keypair):
-    workdir = tempfile.mkdtemp(prefix="homelab-tdnf-")
+def test_base_role_photon_branch_calls_the_module(probe_host, tmp_path):
+    workdir = str(tmp_path)
     role = {"name": "base", "ansible.builtin.include_role": {"name": "homelab.photon.base"},
             "vars": {"base_package_manager": "tdnf", "base_nfs_client": False,
                      "base_packages": ["homelab-probe", "homelab-epoch"]}}
