@@ -259,6 +259,17 @@ def test_local_ova_with_a_wrong_checksum_is_not_imported(tmp_path, sim, served_o
     assert find_vms(connect(sim), name) == []
 
 
+def test_missing_local_ova_is_reported(tmp_path, sim, served_ova, ssh_keypair):
+    name = "photon-bad-missing"
+    missing = str(tmp_path / "no-such.ova")
+    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.250", vm_name=name,
+                          vm_ova_src=missing, vm_ova_checksum="")
+    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    assert result.returncode != 0
+    assert "%s does not exist or is not a file; nothing was imported" % missing in result.stdout, result.stdout
+    assert find_vms(connect(sim), name) == []
+
+
 def test_checksum_mismatch_discards_the_cached_file(tmp_path, sim, served_ova, ssh_keypair):
     served_ova["server"].requests.clear()
     name = "photon-bad-checksum"
