@@ -1,12 +1,17 @@
 """The role's rendered cloud-init documents, checked by the real cloud-init.
 
 The role renders user-data and meta-data (tasks_from: render); `cloud-init schema --config-file`
-of the lab host's cloud-init (25.1, Debian 13) validates the user-data, and a deliberately broken
-document is shown to fail the same check, so the check itself can fail.
+validates the user-data with two real cloud-inits inside a lab host: its own 25.1 (Debian 13),
+and Debian 12's 22.4.2 (the version Photon OS 3.0 ships), fetched with `apt-get download`, unpacked
+and run from PYTHONPATH. A deliberately broken document is shown to fail the same checks, so the
+checks themselves can fail.
 """
 
+import glob
 import os
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 import yaml
@@ -75,18 +80,61 @@ def schema_host():
         host.remove()
 
 
-def schema(host, text, name):
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CI22_CACHE = os.path.join(ROOT, "tests", "lab", ".cache", "cloud-init-22.4")
+
+
+def fetch_cloud_init_22():
+    """Debian 12's cloud-init package (22.4.2, as in Photon OS 3.0), unpacked once into the lab cache."""
+    package_dir = os.path.join(CI22_CACHE, "usr", "lib", "python3", "dist-packages")
+    if os.path.isdir(os.path.join(package_dir, "cloudinit")):
+        return package_dir
+    work = tempfile.mkdtemp(prefix="homelab-ci22-")
+    try:
+        got = subprocess.run(["apt-get", "download", "cloud-init"], cwd=work, capture_output=True, text=True)
+        debs = glob.glob(os.path.join(work, "cloud-init_*.deb"))
+        if got.returncode != 0 or not debs:
+            pytest.skip("apt-get download cloud-init failed here: %s" % got.stderr.strip()[-300:])
+        if not os.path.basename(debs[0]).startswith("cloud-init_22.4."):
+            pytest.skip("this machine's apt offers %s, not Debian 12's 22.4" % os.path.basename(debs[0]))
+        unpacked = os.path.join(work, "root")
+        subprocess.run(["dpkg-deb", "-x", debs[0], unpacked], check=True)
+        shutil.rmtree(CI22_CACHE, ignore_errors=True)
+        os.makedirs(os.path.dirname(CI22_CACHE), exist_ok=True)
+        shutil.move(unpacked, CI22_CACHE)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return package_dir
+
+
+@pytest.fixture(scope="module")
+def cloud_init_22(schema_host):
+    """Put cloud-init 22.4.2's Python package into the lab host (its python3 has the dependencies)."""
+    package_dir = fetch_cloud_init_22()
+    tar = subprocess.run(["tar", "-C", package_dir, "-c", "cloudinit"], check=True, capture_output=True).stdout
+    subprocess.run(["docker", "exec", "-i", schema_host.name, "sh", "-c", "mkdir -p /opt/ci22 && tar -C /opt/ci22 -x"],
+                   input=tar, check=True)
+    version = schema_host.exec("env", "PYTHONPATH=/opt/ci22", "python3", "-m", "cloudinit.cmd.main", "--version")
+    assert version.stdout.split()[-1] == "22.4.2", version.stdout
+    return ["env", "PYTHONPATH=/opt/ci22", "python3", "-m", "cloudinit.cmd.main"]
+
+
+def schema(host, text, name, command=("cloud-init",)):
     path = "/tmp/%s.yaml" % name
     host.exec("sh", "-c", "cat > %s" % path, input=text)
-    return host.exec("cloud-init", "schema", "--config-file", path, "--annotate", check=False)
+    return host.exec(*command, "schema", "--config-file", path, "--annotate", check=False)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_rendered_userdata_passes_cloud_init_schema(tmp_path, schema_host, case):
+def test_rendered_userdata_passes_cloud_init_schema(tmp_path, schema_host, cloud_init_22, case):
     extravars, userdata, metadata, stdout = render(tmp_path, CASES[case])
     assert userdata.startswith("#cloud-config\n")
     result = schema(schema_host, userdata, case)
     assert result.returncode == 0 and "Valid schema" in result.stdout, result.stdout + result.stderr
+    # Photon OS 3.0's cloud-init version (22.4.2) accepts it too: no error, no deprecation.
+    result = schema(schema_host, userdata, case + "-22", cloud_init_22)
+    assert result.returncode == 0 and "Valid cloud-config" in result.stdout, result.stdout + result.stderr
+    assert "deprecat" not in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
     # Secrets are not printed by the play that rendered them.
     assert HASH not in stdout
 
@@ -124,9 +172,10 @@ def test_rendered_userdata_passes_cloud_init_schema(tmp_path, schema_host, case)
         assert "write_files" not in doc and "runcmd" not in doc
 
 
-def test_schema_check_catches_a_broken_document(schema_host):
-    """The same check on a document with a wrong type fails: the schema test above can fail."""
+def test_schema_check_catches_a_broken_document(schema_host, cloud_init_22):
+    """The same checks on a document with a wrong type fail: the schema test above can fail."""
     broken = "#cloud-config\nusers:\n  - name: root\n    lock_passwd: maybe\nbootcmd: 5\n"
-    result = schema(schema_host, broken, "broken")
-    assert result.returncode != 0, result.stdout
-    assert "bootcmd" in result.stdout + result.stderr
+    for command in (("cloud-init",), cloud_init_22):
+        result = schema(schema_host, broken, "broken", command)
+        assert result.returncode != 0, result.stdout
+        assert "bootcmd" in result.stdout + result.stderr
