@@ -48,7 +48,9 @@ def test_version_text(steps):
 ])
 def test_rpmvercmp(left, right, expected):
     assert t.rpmvercmp(left, right) == expected
-    assert t.rpmvercmp(right, left) == -expected
+    pair = [left, right]
+    pair.reverse()
+    assert t.rpmvercmp(pair[0], pair[1]) == -expected
 
 
 # -- specs -------------------------------------------------------------------------------------
