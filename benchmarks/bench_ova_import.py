@@ -203,7 +203,9 @@ def main():
     ratio_curl = net_module / med["curl"]
     ratio_community = net_community / net_module if net_module > 0 else float("inf")
     gross_community = med["community"] / med["module"]
-    print("\n1 GB OVA (%d bytes of VMDK) into the simulator, medians of %d:" % (big["disk_bytes"], REPS))
+    print("\n1 GB OVA (%d bytes of VMDK) into the simulator, medians of %d (load average %.1f; the"
+          " machine is shared, so only the ratios mean something):"
+          % (big["disk_bytes"], REPS, os.getloadavg()[0]))
     for key in ("empty", "module", "curl", "community"):
         print("  %-10s %6.2f s   (%s)" % (key, med[key], " ".join("%.2f" % t for t in times[key])))
     print("  module - empty           = %.2f s" % net_module)

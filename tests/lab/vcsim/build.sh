@@ -18,6 +18,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cd "$here"
 GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="${GOCACHE:-$HOME/.cache/go-build}" GOFLAGS= \
-    go build -o "$bin.tmp" main.go
-mv "$bin.tmp" "$bin"
+    go build -o "$bin.tmp.$$" main.go
+mv "$bin.tmp.$$" "$bin"
 echo "vcsim: built $bin"
