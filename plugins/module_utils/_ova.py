@@ -153,6 +153,13 @@ def _int_or_none(text):
         return None
 
 
+def check_href(href):
+    """A File href must name a file beside the descriptor: no scheme, no absolute path, no '..'."""
+    if not href or "://" in href or href.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", href):
+        raise OvaError("the OVF references %r: only files beside the descriptor are supported" % href)
+    return href
+
+
 def capacity_bytes(capacity, units):
     """Disk capacity in bytes from ovf:capacity and ovf:capacityAllocationUnits ('byte * 2^20')."""
     value = int(capacity)
@@ -182,7 +189,7 @@ def parse_ovf(text):
     out = {"files": [], "disks": [], "networks": [], "nics": [], "properties": {}, "vmx": [],
            "guest_id": None, "name": None}
     for f in root.findall("ovf:References/ovf:File", NS):
-        out["files"].append({"id": _attr(f, "id"), "href": _attr(f, "href"),
+        out["files"].append({"id": _attr(f, "id"), "href": check_href(_attr(f, "href")),
                              "size": _int_or_none(_attr(f, "size"))})
     for d in root.findall("ovf:DiskSection/ovf:Disk", NS):
         cap = _attr(d, "capacity")
@@ -250,13 +257,6 @@ def check_hardware(ovf_vmx, supported, host_name, host_version):
     return ("the OVF asks for virtual hardware %s (needs ESXi %s or later); host %s (ESXi %s) "
             "supports up to vmx-%d" % (" ".join(ovf_vmx), esxi or "newer than %s" % host_version,
                                        host_name, host_version, newest))
-
-
-def choose_vmx(ovf_vmx, supported):
-    """The newest of the OVF's hardware versions that the host can create (None: keep the OVF's)."""
-    creatable = set(n for n in (vmx_number(k) for k in supported) if n is not None)
-    usable = [n for n in (vmx_number(k) for k in ovf_vmx) if n is not None and n in creatable]
-    return "vmx-%02d" % max(usable) if usable else None
 
 
 def map_networks(ovf_networks, mapping, available):

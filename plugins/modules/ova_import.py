@@ -223,6 +223,11 @@ vm:
       type: list
       elements: str
       sample: ["192.168.1.50"]
+would_upload_bytes:
+  description: In check mode, the bytes a real run would upload (the disks' sizes).
+  returned: check mode, when the VM would be imported
+  type: int
+  sample: 197132288
 transfer:
   description: What was uploaded. Zero when nothing was.
   returned: always

@@ -124,6 +124,15 @@ def test_parse_ovf_errors():
         o.parse_ovf("<a/>")
 
 
+def test_href_must_stay_beside_the_descriptor():
+    assert o.check_href("photon-disk1.vmdk") == "photon-disk1.vmdk"
+    for bad in ("../etc/passwd", "/etc/passwd", "http://x/disk.vmdk", "a/../../b", "", None, "a\\..\\b"):
+        with pytest.raises(o.OvaError, match="only files beside the descriptor"):
+            o.check_href(bad)
+    with pytest.raises(o.OvaError, match="'../x.vmdk'"):
+        o.parse_ovf(generator.ovf_descriptor("p", "../x.vmdk", 1, 1))
+
+
 def test_capacity_units():
     assert o.capacity_bytes("8", "byte * 2^30") == 8 * 2 ** 30
     assert o.capacity_bytes("1024", None) == 1024
@@ -141,7 +150,6 @@ def test_check_hardware():
     assert "needs ESXi 7.0.1" in o.check_hardware(["vmx-18"], ["vmx-13", "vmx-17"], "h", "7.0.0")
     assert o.check_hardware(["vmx-14", "vmx-11"], ["vmx-13"], "h", "6.5") is None  # one fits
     assert o.check_hardware([], ["vmx-13"], "h", "6.5") is None
-    assert o.choose_vmx(["vmx-11", "vmx-13"], ["vmx-11", "vmx-13"]) == "vmx-13"
 
 
 def test_map_networks():
