@@ -356,3 +356,44 @@ def test_import_1gb(vcsim, inventory):
     vm = inventory.vms()["photon-test"]
     disk = [d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)][0]
     assert disk.capacityInKB == 1024 * 1024
+
+
+def test_vcenter_host_folder_and_pool(vcsim_vpx, tmp_path):
+    # vCenter placement: a standalone host of the datacenter, a folder path, a resource pool.
+    inv = Inventory(vcsim_vpx)
+    try:
+        dc = [d for d in inv.content.rootFolder.childEntity if d.name == "DC0"][0]
+        dc.vmFolder.CreateFolder("homelab").CreateFolder("photon")
+        host = [h for h in inv.content.viewManager.CreateContainerView(
+            dc, [vim.HostSystem], True).view if h.name == "DC0_H0"][0]
+        host.parent.resourcePool.CreateResourcePool("lab-pool", vim.ResourceConfigSpec(
+            cpuAllocation=vim.ResourceAllocationInfo(reservation=0, limit=-1, expandableReservation=True,
+                                                     shares=vim.SharesInfo(level="normal")),
+            memoryAllocation=vim.ResourceAllocationInfo(reservation=0, limit=-1, expandableReservation=True,
+                                                        shares=vim.SharesInfo(level="normal"))))
+        info = ova.build(str(tmp_path), size_mb=1, fill="zero")
+        args = dict(vcsim_vpx.module_args, src=info["path"], name="photon-placed", datacenter="DC0",
+                    esxi_hostname="DC0_H0", folder="homelab/photon", resource_pool="lab-pool",
+                    networks={"None": "VM Network"})
+        result = run_module(args)
+        assert result["changed"] is True, result.get("msg")
+        vm = inv.vms()["photon-placed"]
+        assert vm.parent.name == "photon" and vm.parent.parent.name == "homelab"
+        assert vm.resourcePool.name == "lab-pool"
+        assert vm.runtime.host.name == "DC0_H0"
+        before = sorted(inv.vms())
+        for key, value, message in (
+                ("folder", "homelab/nope", "folder 'homelab/nope' not found: 'homelab' has no subfolder 'nope'"),
+                ("resource_pool", "nope", "resource pool 'nope' not found below DC0_H0"),
+                ("esxi_hostname", "nope", "ESXi host 'nope' not found in datacenter DC0"),
+                ("datacenter", "nope", "datacenter 'nope' not found")):
+            bad = dict(args, name="photon-misplaced", **{key: value})
+            result = run_module(bad)
+            assert result.get("failed") and message in result["msg"], result["msg"]
+        several = dict(args, name="photon-misplaced")
+        del several["esxi_hostname"]
+        result = run_module(several)
+        assert result.get("failed") and "set esxi_hostname or cluster" in result["msg"], result["msg"]
+        assert sorted(inv.vms()) == before
+    finally:
+        inv.close()
