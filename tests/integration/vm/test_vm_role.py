@@ -156,6 +156,14 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
         password_hash = subprocess.run(["openssl", "passwd", "-6", "-salt", "homelabvm", "not-changeme"],
                                        check=True, capture_output=True, text=True).stdout.strip()
         extravars.update(vm_network={}, vm_wait_for_ip_timeout=120, vm_root_password_hash=password_hash)
+    if address_from == "static":
+        # Check mode first: nothing downloaded, nothing imported, and it says what a real run does.
+        dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check=True)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "is not downloaded yet; a real run downloads it and imports %s" % name in dry.stdout, dry.stdout
+        assert not os.path.exists(os.path.join(extravars["vm_ova_cache_dir"], "photon-lab.ova"))
+        assert find_vms(connect(sim), name) == []
+        assert served_ova["server"].requests == []
     proc = subprocess.Popen(playbook_argv(tmp_path, PLAYBOOK, extravars, name="firstboot"), env=ansible_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
     si = connect(sim)
@@ -217,6 +225,11 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     assert recap(again.stdout, name)["changed"] == 0, again.stdout
     assert served_ova["server"].requests == ["/photon-lab.ova"]
     assert len(find_vms(si, name)) == 1
+    # Check mode on the existing VM: the import's checks run, nothing would change.
+    dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check=True)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert recap(dry.stdout, "localhost")["changed"] == 0, dry.stdout
+    assert "already there" in dry.stdout
     assert json.loads((tmp_path / "report.json").read_text())["hostname"] == HOSTNAME
     # No secret in the output of either run.
     for text in (out, again.stdout):
