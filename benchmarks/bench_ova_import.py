@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of homelab.photon.ova_import on a 1 GB OVA, against references measured in the same run.
 
 On one vSphere simulator (the lab's launcher in ESX mode, a stand-in for ESXi) and one generated
@@ -212,9 +211,9 @@ def main():
     print("  (module - empty) / curl  = %.2f   target <= 1.10" % ratio_curl)
     print("  (community - empty) / (module - empty) = %.2f   target >= 2.00 (gross %.2f)"
           % (ratio_community, gross_community))
+    figures = (mem["1G"]["rss_mib"], mem["1G"]["seconds"], mem["4G"]["rss_mib"], mem["4G"]["seconds"])
     print("  module alone, peak RSS: 1 GB %.1f MiB (%.2f s), 4 GB %.1f MiB (%.2f s); target equal "
-          "within 2 MiB and < 64 MiB" % (mem["1G"]["rss_mib"], mem["1G"]["seconds"],
-                                          mem["4G"]["rss_mib"], mem["4G"]["seconds"]))
+          "within 2 MiB and < 64 MiB" % figures)
     misses = []
     if ratio_curl > 1.10:
         misses.append("module - empty is %.2f x curl (target <= 1.10)" % ratio_curl)

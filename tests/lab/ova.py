@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate Photon-like test OVAs for the lab (importable module and command line).
 
 The descriptor is modelled on Photon OS's ``photon-hw11`` OVA: virtual hardware ``vmx-11``, guest
@@ -52,7 +51,9 @@ OVF_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
   </References>
   <DiskSection>
     <Info>Virtual disk information</Info>
-    <Disk ovf:capacity="{capacity_mb}" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized" ovf:populatedSize="{populated}"/>
+    <Disk ovf:capacity="{capacity_mb}" ovf:capacityAllocationUnits="byte * 2^20"
+        ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:populatedSize="{populated}"
+        ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
   </DiskSection>
   <NetworkSection>
     <Info>The list of logical networks</Info>
@@ -177,7 +178,7 @@ def make_raw(path, size_mb, fill="random"):
             return
         if fill != "random":
             raise ValueError("fill must be 'random' or 'zero'")
-        for _ in range(size_mb):
+        for dummy in range(size_mb):
             f.write(os.urandom(MIB))
 
 
@@ -294,7 +295,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     props = []
     for item in a.property:
-        key, _, value = item.partition("=")
+        key, dummy, value = item.partition("=")
         fixed = value.endswith(":fixed")
         props.append({"key": key, "value": value[:-6] if fixed else value,
                       "user_configurable": not fixed})

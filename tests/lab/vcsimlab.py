@@ -101,7 +101,7 @@ def start_vcsim(mode="esx", username="homelab", password="lab-secret", workdir=N
     deadline = time.monotonic() + 30
     seen = []
     while time.monotonic() < deadline and url is None:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        ready = select.select([proc.stdout], [], [], 0.5)[0]
         if ready:
             line = proc.stdout.readline()
             if not line:

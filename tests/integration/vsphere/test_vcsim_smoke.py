@@ -150,7 +150,7 @@ def test_truncated_disk_is_an_error(vcsim_esx, tmp_path):
         with pytest.raises(UploadError, match=full["disk"]):
             _import(vcsim_esx, si, info, "smoke-truncated")
         lines = vcsim_esx.wait_for_nfc_lines(1)
-        assert lines and "transferred %d bytes" % info["disk_bytes"] not in [m for _, _, m in lines]
+        assert lines and "transferred %d bytes" % info["disk_bytes"] not in [line[2] for line in lines]
         with pytest.raises(AssertionError):
             assert_disk_arrived(vcsim_esx, info["disk_bytes"])
         # The simulator's Abort leaves the VM behind (LAB.md); the module must destroy it.

@@ -83,7 +83,7 @@ class ProgressLease:
 
 def _wait_until(predicate, limit=2000):
     import time
-    for _ in range(limit):
+    for dummy in range(limit):
         if predicate():
             return True
         time.sleep(0.005)
