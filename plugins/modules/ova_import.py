@@ -50,7 +50,7 @@ options:
     description:
       - Path of a C(.ova) or C(.ovf) file on the host that runs the module, or an C(http://) or
         C(https://) URL of one. A URL is streamed; with a C(.ovf) URL the files it references are
-        fetched relative to it.
+        fetched relative to it. O(validate_certs) applies to an C(https://) URL too.
       - Required with O(state=present).
     type: str
   checksum:
