@@ -158,7 +158,7 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
         extravars.update(vm_network={}, vm_wait_for_ip_timeout=120, vm_root_password_hash=password_hash)
     if address_from == "static":
         # Check mode first: nothing downloaded, nothing imported, and it says what a real run does.
-        dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check=True)
+        dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check_mode=True)
         assert dry.returncode == 0, dry.stdout + dry.stderr
         assert "is not downloaded yet; a real run downloads it and imports %s" % name in dry.stdout, dry.stdout
         assert not os.path.exists(os.path.join(extravars["vm_ova_cache_dir"], "photon-lab.ova"))
@@ -188,7 +188,7 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     status = host.exec("cloud-init", "status", "--long", check=False).stdout
     assert "DataSourceVMware [seed=envvar]" in status, status
 
-    out, _ = proc.communicate(timeout=600)
+    out = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out
     first = recap(out, "localhost")
     assert first["changed"] >= 2 and first["failed"] == 0, out  # download + import
@@ -226,7 +226,7 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     assert served_ova["server"].requests == ["/photon-lab.ova"]
     assert len(find_vms(si, name)) == 1
     # Check mode on the existing VM: the import's checks run, nothing would change.
-    dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check=True)
+    dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check_mode=True)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert recap(dry.stdout, "localhost")["changed"] == 0, dry.stdout
     assert "already there" in dry.stdout

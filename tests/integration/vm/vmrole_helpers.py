@@ -38,7 +38,7 @@ def ansible_env(tmp_path=None):
     return env
 
 
-def playbook_argv(tmp_path, playbook, extravars, name="play", check=False):
+def playbook_argv(tmp_path, playbook, extravars, name="play", check_mode=False):
     """Write the playbook and its extra vars into tmp_path; return the ansible-playbook argv."""
     play_path = os.path.join(str(tmp_path), name + ".yml")
     vars_path = os.path.join(str(tmp_path), name + "-vars.json")
@@ -51,12 +51,12 @@ def playbook_argv(tmp_path, playbook, extravars, name="play", check=False):
     with open(inventory_path, "w") as handle:
         handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
     return [os.path.join(BIN, "ansible-playbook"), "-i", inventory_path, "-e", "@" + vars_path, play_path] + (
-        ["--check"] if check else [])
+        ["--check"] if check_mode else [])
 
 
-def run_playbook(tmp_path, playbook, extravars, name="play", timeout=900, check=False):
-    return subprocess.run(playbook_argv(tmp_path, playbook, extravars, name, check), env=ansible_env(tmp_path),
-                          capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path))
+def run_playbook(tmp_path, playbook, extravars, name="play", timeout=900, check_mode=False):
+    return subprocess.run(playbook_argv(tmp_path, playbook, extravars, name, check_mode), env=ansible_env(tmp_path),
+                          capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path), check=False)
 
 
 def connect(sim):
