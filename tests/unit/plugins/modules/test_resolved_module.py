@@ -229,12 +229,15 @@ def test_later_drop_in_turning_stub_on_fails_before_any_change(host, capsys):
     assert os.readlink(host.paths["resolv"]) == host.paths["stub"]
 
 
-def test_disabled_warns_about_more_than_three_servers(host, capsys):
+def test_disabled_warns_about_more_than_three_servers(host, capsys, monkeypatch):
+    # Where module warnings end up depends on whether the controller side of ansible-core was
+    # imported in this process (other test files do): record what the module warns instead.
+    warned = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning: warned.append(warning))
     result = run_module({"mode": "disabled", "dns": ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]},
                         capsys)
     assert result["changed"] is True
-    # ansible-core 2.19 returns warnings as summaries ({"event": {"msg": ...}}), older ones as text.
-    assert any("only the first three" in json.dumps(w) for w in result["warnings"])
+    assert any("only the first three" in w for w in warned), warned
 
 
 def test_resolved_still_listening_after_run_is_reported(host, capsys, monkeypatch):
