@@ -66,7 +66,7 @@ class Runner:
             argv.append("--check")
         if diff:
             argv.append("--diff")
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, check=False)
         try:
             output = json.loads(proc.stdout)
             result = output["plays"][0]["tasks"][0]["hosts"][self.host.name]
