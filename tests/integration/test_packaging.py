@@ -72,3 +72,19 @@ def test_execution_environment_context(repo_root, tarball, tmp_path):
     python_reqs = (context / "_build" / "requirements.txt").read_text()
     for wanted in ("pyvmomi", "jmespath", "docker"):
         assert wanted in python_reqs
+
+
+def test_installed_site_playbook_syntax(tarball, tmp_path):
+    """`ansible-playbook homelab.photon.site --syntax-check` from the installed tarball alone, against
+    the example inventory that ships in it (community.docker and ansible.posix come from the
+    `ansible` package, as on a user's controller)."""
+    dest = tmp_path / "collections"
+    galaxy("install", "--no-deps", "-p", str(dest), str(tarball), collections_path=str(dest))
+    installed = dest / "ansible_collections" / "homelab" / "photon"
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(dest))
+    for playbook in ("homelab.photon.site", "homelab.photon.vm", "homelab.photon.pihole"):
+        result = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook, "--syntax-check",
+                                 "-i", str(installed / "inventories" / "example")],
+                                cwd=str(tmp_path), env=env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, playbook + ":\n" + result.stdout + result.stderr
+        assert "playbook: " in result.stdout

@@ -83,15 +83,29 @@ class LabHost:
         docker("rm", "-f", "-v", self.name, check=False)
 
 
+LAB_SUBNET = "172.30.99.0/24"
+# Docker hands out addresses from the lower half only; tests and the demo give lab hosts fixed
+# addresses from the upper half (.128 to .254), which Docker never assigns on its own.
+LAB_IP_RANGE = "172.30.99.0/25"
+
+
 def ensure_network():
-    if docker("network", "inspect", LAB_NETWORK, check=False).returncode != 0:
-        docker("network", "create", "--subnet", "172.30.99.0/24", "--label", LAB_LABEL + "=1",
-               LAB_NETWORK)
+    """Create the lab network, or re-create one left by an older recipe (when nothing uses it)."""
+    found = docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}}{{end}}",
+                   LAB_NETWORK, check=False)
+    if found.returncode == 0:
+        if found.stdout.split() == [LAB_SUBNET, LAB_IP_RANGE]:
+            return
+        if docker("network", "rm", LAB_NETWORK, check=False).returncode != 0:
+            print("lab: network %s is in use; keeping it as it is" % LAB_NETWORK)
+            return
+    docker("network", "create", "--subnet", LAB_SUBNET, "--ip-range", LAB_IP_RANGE,
+           "--label", LAB_LABEL + "=1", LAB_NETWORK)
 
 
-def start(prefix="lab", image=LAB_IMAGE, ssh_key=None, extra_args=(), wait=True):
+def start(prefix="lab", image=LAB_IMAGE, ssh_key=None, extra_args=(), wait=True, name=None):
     ensure_network()
-    name = "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+    name = name or "%s-%s" % (prefix, uuid.uuid4().hex[:8])
     docker("run", "-d", "--name", name, "--hostname", name, "--network", LAB_NETWORK,
            "--label", LAB_LABEL + "=1", *RUN_ARGS, *extra_args, image, "/sbin/init")
     host = LabHost(name, ssh_key=ssh_key)
@@ -112,3 +126,11 @@ def make_ssh_key(directory=None):
 
 def quote(argv):
     return " ".join(shlex.quote(a) for a in argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["ensure-network"]:
+        sys.exit("usage: labhost.py ensure-network")
+    ensure_network()

@@ -333,8 +333,8 @@ def test_role_moves_the_host_and_the_play_continues_there(lab_host, repo_root, t
     assert rc == 0, text
     assert data["stats"][lab_host.name]["changed"] == 0, text
     assert data["stats"][lab_host.name]["failures"] == 0
-    assert task_results(data, lab_host.name)["Arm the rollback, which restores the current"
-                                             " files after seconds 60"].get("skipped") is True
+    assert task_results(data, lab_host.name)["Arm the rollback that restores the current files unless"
+                                             " confirmed in time, timeout (s) 60"].get("skipped") is True
     assert rollback_timer_starts(lab_host) == armed
     assert network_files(lab_host) == files
     assert eth0_addresses(lab_host) == [new + "/24"]

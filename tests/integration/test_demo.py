@@ -1,0 +1,73 @@
+"""The main job on the embedded lab, as `make demo` runs it: playbooks/site.yml with
+inventories/lab/, from the OVA import into the simulator (ESXi mode) to the Pi-hole stand-in
+answering DNS on the lab host; the second run changes nothing; demo-clean leaves nothing behind.
+
+Stand-ins (tests/lab/demo.py says what each stands in for): the simulator for ESXi, the generated
+OVA for photon-hw11, the lab host for the VM's guest, the Pi-hole stand-in image for pihole/pihole.
+"""
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+import labhost
+
+
+@pytest.fixture(scope="module")
+def demo(repo_root):
+    bin_dir = os.path.join(repo_root, "tests", "lab", "bin")
+    subprocess.run([os.path.join(bin_dir, "demo-clean")], check=True, capture_output=True)
+    try:
+        yield lambda: subprocess.run([os.path.join(bin_dir, "demo")], capture_output=True, text=True,
+                                     timeout=900, check=False)
+    finally:
+        subprocess.run([os.path.join(bin_dir, "demo-clean")], check=True, capture_output=True)
+
+
+def last_run(repo_root):
+    with open(os.path.join(repo_root, "tests", "lab", ".cache", "demo", "last-run.json")) as handle:
+        return json.load(handle)
+
+
+def test_demo_twice_then_clean(repo_root, demo):
+    first = demo()
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr
+    out = first.stdout
+    # Every stage ran for real on this run.
+    for task in ("Import the OVA, with user-data and meta-data as guestinfo, and power it on",
+                 "Arm the rollback", "Confirm the change (cancels the rollback)",
+                 "Set up systemd-resolved", "Enable and start docker.service",
+                 "Deploy the project and wait until Pi-hole is healthy"):
+        assert re.search(r"TASK \[[^\]]*%s[^\]]*\] \*+\nchanged: " % re.escape(task), out), task
+    # The summary: the VM's facts, the host's address, the admin URL and a DNS answer through it.
+    assert "VM: photon-lab (vm-" in out and "vmx-11, vmwarePhoton64Guest, poweredOn" in out
+    assert "Host: 172.30.99.150" in out
+    assert "Pi-hole admin: http://172.30.99.150/admin/" in out
+    assert re.search(r"DNS: pi\.hole -> [0-9.]+ \(NOERROR from 172\.30\.99\.150#53\)", out), out[-3000:]
+    assert "lab-demo-Pw-41c7" not in out  # the lab's web password is never printed
+    recap = last_run(repo_root)["recap"]
+    assert recap["photon-lab"]["changed"] > 0 and recap["vcsim-esx"]["changed"] == 1
+
+    # The host really is what the summary says: booted by cloud-init from the VM's guestinfo,
+    # on its static address, DNS answered by the Pi-hole stand-in on port 53.
+    host = labhost.LabHost("demo-photon-lab")
+    assert host.exec("hostname").stdout.strip() == "photon-lab"
+    assert "DataSourceVMware" in host.exec("cloud-init", "status", "--long", check=False).stdout
+    assert host.ip == "172.30.99.150"
+    assert host.exec("systemctl", "is-enabled", "docker").stdout.strip() == "enabled"
+
+    second = demo()
+    assert second.returncode == 0, second.stdout[-6000:] + second.stderr
+    recap = last_run(repo_root)["recap"]
+    assert {h: r["changed"] for h, r in recap.items()} == {"photon-lab": 0, "vcsim-esx": 0}, second.stdout[-3000:]
+    assert "demo: run 2: " in second.stdout and "0 change(s) in all" in second.stdout
+
+    clean = subprocess.run([os.path.join(repo_root, "tests", "lab", "bin", "demo-clean")], capture_output=True,
+                           text=True, check=True)
+    assert "removed" in clean.stdout
+    assert labhost.docker("ps", "-aq", "--filter", "label=homelab-photon-demo").stdout.strip() == ""
+    assert not os.path.exists(os.path.join(repo_root, "tests", "lab", ".cache", "demo"))
+    assert subprocess.run(["pgrep", "-f", "tests/lab/vcsim/vcsim"], capture_output=True, check=False).returncode != 0

@@ -1,0 +1,282 @@
+"""The embedded lab of `make demo`: the main job, `playbooks/site.yml`, from ESXi to Pi-hole.
+
+    demo.py up      start the simulator (ESXi mode), make the SSH key and the OVA, build the
+                    Pi-hole stand-in image; everything is kept in tests/lab/.cache/demo/
+    demo.py run     run site.yml with inventories/lab/ while the boot daemon plays the hypervisor
+    demo.py down    stop and remove all of it
+
+What is real: ansible-playbook and the collection, the govmomi vSphere API (simulator), pyvmomi,
+cloud-init 25 with the VMware datasource, sshd, systemd-networkd, systemd-resolved, Docker and
+compose v2 inside the lab host. Stand-ins: the simulator for ESXi, the generated OVA for Photon's,
+the lab host (a Debian 13 systemd container) for the VM's guest, the Pi-hole stand-in image for
+pihole/pihole.
+
+The simulator runs no guest. The boot daemon (`demo.py bootd`, started by `run`) plays the
+hypervisor's part: when a VM is powered on with cloud-init guestinfo, it starts a lab host on the
+address the VM's first-boot network file names (no DHCP server on the lab network), preloads the
+Pi-hole stand-in image into its Docker store (the lab's stand-in for a registry pull), and runs
+cloud-init's stages on the VM's guestinfo, as the VM's own boot would.
+"""
+
+import base64
+import gzip
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+
+LAB = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(LAB))
+STATE = os.path.join(LAB, ".cache", "demo")
+sys.path.insert(0, LAB)
+
+import labhost  # noqa: E402
+
+VCSIM = os.path.join(LAB, "vcsim", "vcsim")
+VCSIM_LISTEN = "127.0.0.1:18443"  # inventories/lab/group_vars/vsphere.yml
+VCSIM_USER, VCSIM_PASSWORD = "homelab", "lab-secret"
+OVA_NAME = "photon-hw11-lab"
+OVA_SIZE_MB = 16
+STANDIN_IMAGE = "homelab-photon/pihole-standin:test"
+DEMO_LABEL = "homelab-photon-demo"
+CLOUD_INIT_STAGES = (["init", "--local"], ["init"], ["modules", "--mode", "config"],
+                     ["modules", "--mode", "final"])
+
+
+def path(*parts):
+    return os.path.join(STATE, *parts)
+
+
+def log(message):
+    print("demo: " + message, flush=True)
+
+
+def pid_alive(pid_file):
+    try:
+        with open(pid_file) as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def spawn(argv, name):
+    """Start a process that outlives this one, its output in STATE/NAME.log, its pid in NAME.pid."""
+    with open(path(name + ".log"), "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=ROOT)
+    with open(path(name + ".pid"), "w") as handle:
+        handle.write(str(proc.pid))
+    return proc
+
+
+def stop(name):
+    pid = pid_alive(path(name + ".pid"))
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.1)
+    if os.path.exists(path(name + ".pid")):
+        os.unlink(path(name + ".pid"))
+
+
+# -- up ---------------------------------------------------------------------------------------
+
+def up():
+    os.makedirs(STATE, exist_ok=True)
+    if not os.path.exists(path("id_ed25519")):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-demo",
+                        "-f", path("id_ed25519")], check=True)
+    if not os.path.exists(path(OVA_NAME + ".ova.md5")):
+        import ova
+
+        log("generating the stand-in OVA (%d MB disk of random bytes)" % OVA_SIZE_MB)
+        info = ova.build(STATE, size_mb=OVA_SIZE_MB, name=OVA_NAME)
+        with open(path(OVA_NAME + ".ova.md5"), "w") as handle:
+            handle.write(info["md5"])
+    subprocess.run([os.path.join(LAB, "vcsim", "build.sh")], check=True, stdout=subprocess.DEVNULL)
+    if pid_alive(path("vcsim.pid")):
+        log("simulator already running on %s" % VCSIM_LISTEN)
+    else:
+        if os.path.exists(path("vcsim.log")):
+            os.unlink(path("vcsim.log"))
+        spawn([VCSIM, "-mode", "esx", "-listen", VCSIM_LISTEN, "-username", VCSIM_USER,
+               "-password", VCSIM_PASSWORD, "-log", path("vcsim-api.log")], "vcsim")
+        deadline = time.monotonic() + 30
+        while "VCSIM_URL=" not in open(path("vcsim.log")).read():
+            if time.monotonic() > deadline or not pid_alive(path("vcsim.pid")):
+                sys.exit("demo: the simulator did not start:\n" + open(path("vcsim.log")).read())
+            time.sleep(0.2)
+        log("simulator (ESXi mode) on %s" % VCSIM_LISTEN)
+    subprocess.run([os.path.join(LAB, "pihole-standin", "build.sh"), STANDIN_IMAGE], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+# -- the boot daemon --------------------------------------------------------------------------
+
+def guestinfo_text(keys, part):
+    data = keys.get("guestinfo." + part, "")
+    encoding = keys.get("guestinfo.%s.encoding" % part, "")
+    if encoding in ("gzip+base64", "gz+b64"):
+        return gzip.decompress(base64.b64decode(data)).decode()
+    if encoding in ("base64", "b64"):
+        return base64.b64decode(data).decode()
+    return data
+
+
+def first_boot_address(userdata):
+    """The address of the networkd file the user-data writes at first boot (no DHCP in the lab)."""
+    match = re.search(r"^\s*Address\s*=\s*([0-9.]+)/\d+\s*$", userdata, re.M)
+    return match.group(1) if match else None
+
+
+def container_name(vm_name):
+    return "demo-" + re.sub(r"[^a-zA-Z0-9_.-]", "-", vm_name)
+
+
+def boot(vm_name, keys):
+    name = container_name(vm_name)
+    address = first_boot_address(guestinfo_text(keys, "userdata"))
+    extra = ["--label", DEMO_LABEL + "=1"] + (["--ip", address] if address else [])
+    log("booting %s as lab host %s on %s" % (vm_name, name, address or "a Docker address"))
+    host = labhost.start(name=name, extra_args=extra)
+    # The lab's stand-in for a registry pull: the Pi-hole stand-in image in the host's store,
+    # with Docker stopped again as on a fresh Photon OS host.
+    host.exec("systemctl", "start", "docker.service")
+    save = subprocess.Popen(["docker", "save", STANDIN_IMAGE], stdout=subprocess.PIPE)
+    subprocess.run(["docker", "exec", "-i", name, "docker", "load"], stdin=save.stdout, check=True,
+                   stdout=subprocess.DEVNULL)
+    save.wait()
+    host.exec("systemctl", "stop", "docker.service", "docker.socket")
+    env = {"VMX_GUESTINFO": "1"}
+    for key, value in keys.items():
+        env["VMX_" + key.replace(".", "_").upper()] = value
+    host.exec("cloud-init", "clean", "--logs")
+    for stage in CLOUD_INIT_STAGES:
+        result = host.exec("cloud-init", *stage, env=env, check=False)
+        if result.returncode != 0:
+            log("cloud-init %s failed on %s:\n%s%s" % (" ".join(stage), name, result.stdout, result.stderr))
+            return
+    log("%s booted: %s" % (vm_name, host.exec("cloud-init", "status", check=False).stdout.strip()))
+
+
+def bootd():
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim
+
+    host, port = VCSIM_LISTEN.rsplit(":", 1)
+    while True:
+        try:
+            si = SmartConnect(host=host, port=int(port), user=VCSIM_USER, pwd=VCSIM_PASSWORD,
+                              sslContext=ssl._create_unverified_context())
+        except Exception as exc:  # the simulator may still be starting
+            log("waiting for the simulator: %s" % exc)
+            time.sleep(1)
+            continue
+        try:
+            content = si.RetrieveContent()
+            view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+            for vm in view.view:
+                if vm.runtime.powerState != "poweredOn":
+                    continue
+                keys = {o.key: o.value for o in (vm.config.extraConfig or []) if o.key.startswith("guestinfo.")}
+                if "guestinfo.userdata" not in keys:
+                    continue
+                if labhost.docker("inspect", container_name(vm.name), check=False).returncode == 0:
+                    continue
+                boot(vm.name, keys)
+            view.DestroyView()
+        finally:
+            Disconnect(si)
+        time.sleep(0.5)
+
+
+# -- run --------------------------------------------------------------------------------------
+
+def recap(text):
+    totals = {}
+    for match in re.finditer(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", text, re.M):
+        totals[match.group(1)] = {"ok": int(match.group(2)), "changed": int(match.group(3)),
+                                  "unreachable": int(match.group(4)), "failed": int(match.group(5))}
+    return totals
+
+
+def run(extra_args=()):
+    if not pid_alive(path("vcsim.pid")):
+        sys.exit("demo: the lab is not up (tests/lab/demo.py up)")
+    stop("bootd")
+    spawn([sys.executable, os.path.abspath(__file__), "bootd"], "bootd")
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "tests", "output", "collections"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": path("cp"),
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_FORCE_COLOR": "0",
+    })
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
+            os.path.join(ROOT, "inventories", "lab"), os.path.join(ROOT, "playbooks", "site.yml")]
+    argv += list(extra_args)
+    runs = len([n for n in os.listdir(STATE) if n.startswith("site-run-")]) + 1
+    log_path = path("site-run-%d.log" % runs)
+    log("ansible-playbook playbooks/site.yml -i inventories/lab/ (run %d, log %s)" % (runs, log_path))
+    output = []
+    try:
+        with open(log_path, "w") as out:
+            proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                out.write(line)
+                output.append(line)
+            proc.wait()
+    finally:
+        stop("bootd")
+    totals = recap("".join(output))
+    changed = sum(t["changed"] for t in totals.values())
+    log("run %d: %s; %d change(s) in all" % (runs, ", ".join(
+        "%s changed=%d failed=%d" % (h, t["changed"], t["failed"]) for h, t in sorted(totals.items())), changed))
+    with open(path("last-run.json"), "w") as handle:
+        json.dump({"run": runs, "rc": proc.returncode, "recap": totals}, handle)
+    return proc.returncode
+
+
+# -- down -------------------------------------------------------------------------------------
+
+def down():
+    stop("bootd")
+    stop("vcsim")
+    if labhost.docker("info", check=False).returncode == 0:
+        names = labhost.docker("ps", "-aq", "--filter", "label=" + DEMO_LABEL).stdout.split()
+        if names:
+            labhost.docker("rm", "-f", "-v", *names)
+    if os.path.isdir(STATE):
+        subprocess.run(["rm", "-rf", STATE], check=True)
+    log("removed the demo's simulator, lab host and state")
+
+
+def main(argv):
+    if not argv or argv[0] not in ("up", "run", "down", "bootd"):
+        sys.exit(__doc__)
+    if argv[0] == "up":
+        up()
+    elif argv[0] == "run":
+        sys.exit(run(argv[1:]))
+    elif argv[0] == "bootd":
+        bootd()
+    else:
+        down()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
