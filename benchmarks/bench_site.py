@@ -88,8 +88,7 @@ def main():
         if started_here:
             subprocess.run([os.path.join(BIN, "python"), os.path.join(LAB, "demo.py"), "run"], check=True,
                            stdout=subprocess.DEVNULL)
-        _, text = run(site, json_output=True)
-        report = json.loads(text)
+        report = json.loads(run(site, json_output=True)[1])
         tasks, runs, changed = count(report)
         stats = report["stats"]
         if changed or any(s.get("changed") for s in stats.values()):
@@ -98,7 +97,7 @@ def main():
             handle.write(FACTS_ONLY)
             facts_play = handle.name
         times = {"site": [], "facts": []}
-        for _ in range(REPS):
+        for _rep in range(REPS):
             times["site"].append(run(site)[0])
             times["facts"].append(run(facts_play)[0])
         os.unlink(facts_play)

@@ -18,8 +18,6 @@ Pi-hole stand-in image into its Docker store (the lab's stand-in for a registry 
 cloud-init's stages on the VM's guestinfo, as the VM's own boot would.
 """
 
-import base64
-import gzip
 import json
 import os
 import re
@@ -35,6 +33,7 @@ STATE = os.path.join(LAB, ".cache", "demo")
 sys.path.insert(0, LAB)
 
 import labhost  # noqa: E402
+from guestboot import decode_guestinfo, guestinfo, run_cloud_init  # noqa: E402
 
 VCSIM = os.path.join(LAB, "vcsim", "vcsim")
 VCSIM_LISTEN = "127.0.0.1:18443"  # inventories/lab/group_vars/vsphere.yml
@@ -43,8 +42,6 @@ OVA_NAME = "photon-hw11-lab"
 OVA_SIZE_MB = 16
 STANDIN_IMAGE = "homelab-photon/pihole-standin:test"
 DEMO_LABEL = "homelab-photon-demo"
-CLOUD_INIT_STAGES = (["init", "--local"], ["init"], ["modules", "--mode", "config"],
-                     ["modules", "--mode", "final"])
 
 
 def path(*parts):
@@ -124,16 +121,6 @@ def up():
 
 # -- the boot daemon --------------------------------------------------------------------------
 
-def guestinfo_text(keys, part):
-    data = keys.get("guestinfo." + part, "")
-    encoding = keys.get("guestinfo.%s.encoding" % part, "")
-    if encoding in ("gzip+base64", "gz+b64"):
-        return gzip.decompress(base64.b64decode(data)).decode()
-    if encoding in ("base64", "b64"):
-        return base64.b64decode(data).decode()
-    return data
-
-
 def first_boot_address(userdata):
     """The address of the networkd file the user-data writes at first boot (no DHCP in the lab)."""
     match = re.search(r"^\s*Address\s*=\s*([0-9.]+)/\d+\s*$", userdata, re.M)
@@ -146,7 +133,7 @@ def container_name(vm_name):
 
 def boot(vm_name, keys):
     name = container_name(vm_name)
-    address = first_boot_address(guestinfo_text(keys, "userdata"))
+    address = first_boot_address(decode_guestinfo(keys, "userdata"))
     extra = ["--label", DEMO_LABEL + "=1"] + (["--ip", address] if address else [])
     log("booting %s as lab host %s on %s" % (vm_name, name, address or "a Docker address"))
     host = labhost.start(name=name, extra_args=extra)
@@ -158,15 +145,11 @@ def boot(vm_name, keys):
                    stdout=subprocess.DEVNULL)
     save.wait()
     host.exec("systemctl", "stop", "docker.service", "docker.socket")
-    env = {"VMX_GUESTINFO": "1"}
-    for key, value in keys.items():
-        env["VMX_" + key.replace(".", "_").upper()] = value
-    host.exec("cloud-init", "clean", "--logs")
-    for stage in CLOUD_INIT_STAGES:
-        result = host.exec("cloud-init", *stage, env=env, check=False)
-        if result.returncode != 0:
-            log("cloud-init %s failed on %s:\n%s%s" % (" ".join(stage), name, result.stdout, result.stderr))
-            return
+    try:
+        run_cloud_init(host, keys)
+    except RuntimeError as exc:
+        log(str(exc))
+        return
     log("%s booted: %s" % (vm_name, host.exec("cloud-init", "status", check=False).stdout.strip()))
 
 
@@ -189,7 +172,7 @@ def bootd():
             for vm in view.view:
                 if vm.runtime.powerState != "poweredOn":
                     continue
-                keys = {o.key: o.value for o in (vm.config.extraConfig or []) if o.key.startswith("guestinfo.")}
+                keys = guestinfo(vm)
                 if "guestinfo.userdata" not in keys:
                     continue
                 if labhost.docker("inspect", container_name(vm.name), check=False).returncode == 0:

@@ -22,8 +22,8 @@ import pytest
 from pyVmomi import vim
 
 import ova  # tests/lab/ova.py (on sys.path through tests/integration/vsphere/conftest.py)
-from vmrole_helpers import (OvaServer, ansible_env, connect, decode_guestinfo, find_vms, guestinfo,
-                            guestinfo_env, playbook_argv, run_playbook, vsphere)
+from guestboot import decode_guestinfo, guestinfo, run_cloud_init  # tests/lab
+from vmrole_helpers import OvaServer, ansible_env, connect, find_vms, playbook_argv, run_playbook, vsphere
 
 GROUP = "photon_lab"
 VM = "photon-e2e"
@@ -57,8 +57,6 @@ PLAYBOOK = """
       delegate_to: localhost
       changed_when: false  # test scaffolding, rewritten on every run
 """ % {"group": GROUP}
-
-CLOUD_INIT_STAGES = (["init", "--local"], ["init"], ["modules", "--mode", "config"], ["modules", "--mode", "final"])
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +178,7 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     assert "local-hostname: \"%s\"" % HOSTNAME in decode_guestinfo(keys, "metadata")
 
     # The guest's first boot: the real cloud-init on those keys, stage by stage.
-    env = guestinfo_env(keys)
-    host.exec("cloud-init", "clean", "--logs")
-    for stage in CLOUD_INIT_STAGES:
-        result = host.exec("cloud-init", *stage, env=env, check=False)
-        assert result.returncode == 0, (stage, result.stdout, result.stderr)
+    run_cloud_init(host, keys)
     status = host.exec("cloud-init", "status", "--long", check=False).stdout
     assert "DataSourceVMware [seed=envvar]" in status, status
 

@@ -80,33 +80,6 @@ def find_vms(si, name=None):
         view.DestroyView()
 
 
-def guestinfo(vm):
-    """The VM's guestinfo.* extraConfig keys, as a dict."""
-    return {opt.key: opt.value for opt in (vm.config.extraConfig or []) if opt.key.startswith("guestinfo.")}
-
-
-def guestinfo_env(keys):
-    """cloud-init's VMware datasource reads guestinfo from VMX_GUESTINFO_* when VMX_GUESTINFO=1:
-    guestinfo.userdata.encoding becomes VMX_GUESTINFO_USERDATA_ENCODING, and so on."""
-    env = {"VMX_GUESTINFO": "1"}
-    for key, value in keys.items():
-        env["VMX_" + key.replace(".", "_").upper()] = value
-    return env
-
-
-def decode_guestinfo(keys, part):
-    import base64
-    import gzip
-
-    data = keys["guestinfo." + part]
-    encoding = keys.get("guestinfo.%s.encoding" % part, "")
-    if encoding in ("gzip+base64", "gz+b64"):
-        return gzip.decompress(base64.b64decode(data)).decode()
-    if encoding in ("base64", "b64"):
-        return base64.b64decode(data).decode()
-    return data
-
-
 class OvaServer:
     """A plain HTTP server for one directory on loopback, counting the GET requests per path."""
 
