@@ -14,7 +14,7 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export NO_COLOR := 1
 
-.PHONY: help venv collection lab lab-down test lint sanity unit molecule integration demo demo-clean bench build clean
+.PHONY: help venv collection lab lab-down test test-start lint sanity unit molecule integration demo demo-clean bench build clean
 
 help:
 	@echo "make test   - lint, sanity, unit, molecule and integration tests (starts the lab)"
@@ -55,8 +55,13 @@ molecule: lab
 integration: lab
 	$(BIN)/python -m pytest -q tests/integration
 
-test: lint sanity unit molecule integration
+# test-start records when the run began, so that the final check judges only this run's leftovers.
+test: test-start lint sanity unit molecule integration
 	tests/lab/bin/check-clean
+
+test-start:
+	@mkdir -p tests/output
+	tests/lab/bin/check-clean --mark
 
 demo: lab
 	tests/lab/bin/demo
