@@ -1,15 +1,7 @@
 """The filters homelab.photon.firstboot_errors and homelab.photon.static_network (thin wrappers
 around plugins/module_utils/_firstboot.py): what they return and how they fail."""
 
-import os
-import sys
-
 import pytest
-
-_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-_COLLECTIONS = os.path.join(_ROOT, "tests", "output", "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
 
 from ansible.errors import AnsibleFilterError  # noqa: E402
 

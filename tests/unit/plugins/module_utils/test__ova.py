@@ -4,16 +4,10 @@ import base64
 import gzip
 import hashlib
 import io
-import os
-import sys
 import tarfile
 
 import pytest
 from hypothesis import given, strategies as st
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 from ansible_collections.homelab.photon.plugins.module_utils import _ova as o  # noqa: E402
 import ova as generator  # noqa: E402  (tests/lab/ova.py: the lab's OVF template)

@@ -6,13 +6,8 @@ stub on, and with Docker publishing port 53.
 """
 
 import os
-import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
 
 from ansible_collections.homelab.photon.plugins.module_utils import _resolved as r  # noqa: E402
 

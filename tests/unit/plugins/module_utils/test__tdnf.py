@@ -6,15 +6,11 @@ a missing transcript fails these tests.
 
 import json
 import os
-import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-_COLLECTIONS = os.path.join(_ROOT, "tests", "output", "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
 
 from ansible_collections.homelab.photon.plugins.module_utils import _tdnf as t  # noqa: E402
 

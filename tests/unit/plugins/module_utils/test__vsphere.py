@@ -1,12 +1,6 @@
 """Unit tests of homelab.photon's private vSphere helpers that decide without a server."""
 
-import os
-import sys
-
 import pytest
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
 
 from ansible_collections.homelab.photon.plugins.module_utils import _vsphere as v  # noqa: E402
 

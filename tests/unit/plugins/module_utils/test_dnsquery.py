@@ -1,15 +1,9 @@
 """Unit tests of the DNS query helpers (plugins/module_utils/_dnsquery.py)."""
 
-import os
 import struct
-import sys
 
 import pytest
 from hypothesis import given, strategies as st
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
 
 from ansible_collections.homelab.photon.plugins.module_utils import _dnsquery as dq  # noqa: E402
 

@@ -6,16 +6,11 @@ Public keys are made by the real ssh-keygen, so the parser is checked against wh
 import base64
 import os
 import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 # The collection is importable through the link tree `make collection` writes (tests/output/collections).
-_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-_COLLECTIONS = os.path.join(_ROOT, "tests", "output", "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
 
 from ansible_collections.homelab.photon.plugins.module_utils import _firstboot as fb  # noqa: E402
 

@@ -3,15 +3,11 @@ reload-or-restart decision and the rollback's restore script (run for real in a 
 
 import os
 import subprocess
-import sys
 
 import pytest
 
 # The collection is importable through the link tree `make collection` builds (the Makefile's
 # unit target depends on it).
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))))
-sys.path.insert(0, os.path.join(_ROOT, "tests", "output", "collections"))
 
 from ansible_collections.homelab.photon.plugins.module_utils._networkd import (  # noqa: E402
     HEADER,

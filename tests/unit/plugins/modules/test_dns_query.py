@@ -4,17 +4,11 @@ The responder answers from _dnsquery itself; the module's proof against a real D
 pihole molecule scenario (roles/pihole/molecule/default), which asks the Pi-hole stand-in.
 """
 
-import os
 import socket
 import struct
-import sys
 import threading
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
 
 from ansible_collections.homelab.photon.plugins.module_utils import _dnsquery as dq  # noqa: E402
 from ansible_collections.homelab.photon.plugins.modules import dns_query  # noqa: E402

@@ -6,13 +6,8 @@ The real programs are exercised by tests/integration/resolved/test_resolved.py."
 
 import json
 import os
-import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))
 
 from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402

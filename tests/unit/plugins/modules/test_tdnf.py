@@ -11,16 +11,12 @@ a missing file fails the tests. Every transcript step is either used by a case o
 
 import json
 import os
-import sys
 from unittest import mock
 
 import pytest
 import yaml
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-_COLLECTIONS = os.path.join(_ROOT, "tests", "output", "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
 
 from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
