@@ -92,8 +92,7 @@ def stop(name):
 def up():
     os.makedirs(STATE, exist_ok=True)
     if not os.path.exists(path("id_ed25519")):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-demo",
-                        "-f", path("id_ed25519")], check=True)
+        labhost.make_ssh_key(STATE)
     if not os.path.exists(path(OVA_NAME + ".ova.md5")):
         import ova
 

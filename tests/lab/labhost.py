@@ -7,7 +7,6 @@ Used by the integration tests, the benchmarks and the demo. Every container carr
 import os
 import shlex
 import subprocess
-import tempfile
 import time
 import uuid
 
@@ -114,9 +113,9 @@ def start(prefix="lab", image=LAB_IMAGE, ssh_key=None, extra_args=(), wait=True,
     return host
 
 
-def make_ssh_key(directory=None):
-    """A fresh ed25519 key pair; returns (private key path, public key text)."""
-    directory = directory or tempfile.mkdtemp(prefix="homelab-ssh-")
+def make_ssh_key(directory):
+    """A fresh ed25519 key pair in DIRECTORY (the caller owns and removes it); returns
+    (private key path, public key text)."""
     path = os.path.join(directory, "id_ed25519")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-lab", "-f", path],
                    check=True)

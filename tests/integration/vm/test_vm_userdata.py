@@ -16,6 +16,7 @@ import tempfile
 import pytest
 import yaml
 
+import labhost  # tests/lab
 from vmrole_helpers import run_playbook
 
 RENDER = """
@@ -43,10 +44,7 @@ HASH = "$6$homelabsalt$" + "Ab1./" * 17 + "C"
 
 
 def keygen(tmp_path):
-    path = os.path.join(str(tmp_path), "id_ed25519")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vm@lab", "-f", path], check=True)
-    with open(path + ".pub") as handle:
-        return handle.read().strip()
+    return labhost.make_ssh_key(str(tmp_path))[1]
 
 
 CASES = {
