@@ -27,10 +27,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB = os.path.join(ROOT, "tests", "lab")
+sys.path.insert(0, LAB)
+
+import demo as demo_lab  # noqa: E402  (tests/lab/demo.py)
 BIN = os.path.join(ROOT, ".venv", "bin")
 OUT = os.path.join(ROOT, "benchmarks", "output")
 REPS = int(os.environ.get("BENCH_REPS", "5"))
-STATE = os.path.join(LAB, ".cache", "demo")
+STATE = demo_lab.STATE
 INVENTORY = os.path.join(ROOT, "inventories", "lab")
 
 FACTS_ONLY = """\
@@ -47,9 +50,7 @@ def demo(*args):
 
 
 def ansible_env(json_output=False):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "tests", "output", "collections"),
-               ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(STATE, "cp"), ANSIBLE_HOST_KEY_CHECKING="False",
-               ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_NOCOLOR="1")
+    env = demo_lab.ansible_env()
     if json_output:
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
     return env

@@ -193,19 +193,19 @@ def recap(text):
     return totals
 
 
+def ansible_env():
+    """The environment ansible-playbook runs in against the demo's lab (also used by the benchmark)."""
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "tests", "output", "collections"),
+                ANSIBLE_SSH_CONTROL_PATH_DIR=path("cp"), ANSIBLE_HOST_KEY_CHECKING="False",
+                ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+
+
 def run(extra_args=()):
     if not pid_alive(path("vcsim.pid")):
         sys.exit("demo: the lab is not up (tests/lab/demo.py up)")
     stop("bootd")
     spawn([sys.executable, os.path.abspath(__file__), "bootd"], "bootd")
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "tests", "output", "collections"),
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": path("cp"),
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_FORCE_COLOR": "0",
-    })
+    env = ansible_env()
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
             os.path.join(ROOT, "inventories", "lab"), os.path.join(ROOT, "playbooks", "site.yml")]
     argv += list(extra_args)
