@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import mmap
+import os
 import re
 import xml.etree.ElementTree as ET
 
@@ -138,6 +140,46 @@ def parse_manifest(text):
 
 def new_hashers(algos):
     return dict((a, hashlib.new(a)) for a in sorted(set(algos)))
+
+
+HASH_WINDOW = 4 * 1024 * 1024  # bytes of a file mapped at a time by hash_span
+
+
+def hash_span(fd, start, length, hashers, stop=None, window=HASH_WINDOW):
+    """Feed length bytes of the file fd from offset start to every hasher, in order.
+
+    The bytes are read through read-only mmap windows of `window` bytes, each unmapped once
+    hashed, so the process maps at most one window of the file at a time whatever its size.
+    Where the file cannot be mapped, the bytes are read with pread instead.
+    """
+    pos, end = start, start + length
+    while pos < end:
+        if stop is not None and stop.is_set():
+            return
+        base = pos - pos % mmap.ALLOCATIONGRANULARITY
+        span = min(base + window, end) - base
+        try:
+            mapped = mmap.mmap(fd, span, access=mmap.ACCESS_READ, offset=base)
+        except (OSError, ValueError):
+            data = os.pread(fd, min(window, end - pos), pos)
+            if not data:
+                raise OvaError("the file ends at %d, before %d" % (pos, end))
+            for h in hashers:
+                h.update(data)
+            pos += len(data)
+            continue
+        with mapped:
+            view = memoryview(mapped)
+            try:
+                part = view[pos - base:]
+                try:
+                    for h in hashers:
+                        h.update(part)
+                finally:
+                    part.release()
+            finally:
+                view.release()
+        pos = base + span
 
 
 # --- OVF descriptor --------------------------------------------------------------------------

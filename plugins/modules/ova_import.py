@@ -247,9 +247,9 @@ transfer:
       sample: 78.9
 """
 
-import http.client
 import os
 import queue
+import stat
 import threading
 import time
 import traceback
@@ -259,9 +259,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.homelab.photon.plugins.module_utils._ova import (
     BLOCK, OvaError, check_hardware, check_properties, check_space, device_url,
-    guestinfo_extra_config, map_networks, new_hashers, padded, parse_checksum, parse_manifest,
-    parse_ovf, parse_pax, parse_tar_header, required_space, transfer_stats,
+    guestinfo_extra_config, hash_span, map_networks, new_hashers, padded, parse_checksum,
+    parse_manifest, parse_ovf, parse_pax, parse_tar_header, required_space, transfer_stats,
 )
+from ansible_collections.homelab.photon.plugins.module_utils._upload import HttpsUpload, UploadError
 from ansible_collections.homelab.photon.plugins.module_utils._vsphere import (
     PYVMOMI_IMPORT_ERROR, Connection, LeaseProgress, VsphereError, fault_message, vim,
     vsphere_argument_spec, wait_for_lease, wait_for_task,
@@ -277,11 +278,12 @@ MANIFEST_ALGOS_UNKNOWN = ("sha1", "sha256")  # what ovftool writes, used before 
 class Stream:
     """A sequential reader of one source file (local or HTTP) that hashes every byte it reads."""
 
-    def __init__(self, fileobj, name, algos=()):
+    def __init__(self, fileobj, name, algos=(), local=False):
         self.fileobj = fileobj
         self.name = name
         self.hashers = new_hashers(algos)
         self.offset = 0
+        self.local = local  # a regular local file: spans of it can be hashed through mmap
 
     def read(self, size):
         data = self.fileobj.read(size)
@@ -337,8 +339,7 @@ class Entry:
             return b""
         data = self._reader(min(size, self.remaining))
         if not data:
-            raise OvaError("%s ends after %d of its %d bytes (truncated download or archive)"
-                           % (self.name, self.size - self.remaining, self.size))
+            raise self._truncated(0)
         self.remaining -= len(data)
         for h in self.hashers.values():
             h.update(data)
@@ -353,6 +354,12 @@ class Entry:
         return b"".join(parts)
 
     def skip(self):
+        span = self._local_span()
+        if span is not None:
+            hash_span(span[0], span[1], self.remaining, self._all_hashers())
+            self._stream.fileobj.seek(span[1] + self.remaining)
+            self._stream.offset += self.remaining
+            self.remaining = 0
         while self.remaining > 0:
             self.read(CHUNK)
 
@@ -366,8 +373,7 @@ class Entry:
         while got < want:
             n = self._stream.readinto(view[got:want])
             if not n:
-                raise OvaError("%s ends after %d of its %d bytes (truncated download or archive)"
-                               % (self.name, self.size - self.remaining + got, self.size))
+                raise self._truncated(got)
             got += n
         part = view[:got]
         for h in self.hashers.values():
@@ -375,7 +381,73 @@ class Entry:
         self.remaining -= got
         return got
 
+    def _truncated(self, got):
+        return OvaError("%s ends after %d of its %d bytes (truncated download or archive)"
+                        % (self.name, self.size - self.remaining + got, self.size))
+
+    def _local_span(self):
+        """(fd, offset) of the rest of the entry when it lies in a regular local file, else None.
+
+        A span shorter than the entry is a truncated archive and fails before anything is sent.
+        """
+        if not self._stream.local or self.remaining <= 0:
+            return None
+        fileobj = self._stream.fileobj
+        fd = fileobj.fileno()
+        start = fileobj.tell()  # the buffered reader's logical position
+        have = max(os.fstat(fd).st_size - start, 0)
+        if have < self.remaining:
+            raise self._truncated(have)
+        return fd, start
+
+    def _all_hashers(self):
+        """The entry's hashers (manifest), then the whole file's (checksum)."""
+        return list(self.hashers.values()) + list(self._stream.hashers.values())
+
     def chunks(self, size=CHUNK, depth=PIPELINE_DEPTH):
+        """Yield the rest of the entry as memoryviews; every byte is hashed by a second thread.
+
+        From a local file the sending thread only reads, and the second thread hashes the same
+        bytes on its own through mmap windows (no copy, no hand-off per chunk). From a stream
+        (a URL) the second thread reads and hashes, and hands the chunks over.
+        """
+        span = self._local_span()
+        if span is not None:
+            return self._chunks_local(span, size)
+        return self._chunks_piped(size, depth)
+
+    def _chunks_local(self, span, size):
+        fd, start = span
+        length = self.remaining
+        stop = threading.Event()
+        failure = []
+
+        def digest():
+            try:
+                hash_span(fd, start, length, self._all_hashers(), stop)
+            except BaseException as exc:  # pylint: disable=broad-except
+                failure.append(exc)
+
+        worker = threading.Thread(target=digest, name="ova-hash", daemon=True)
+        worker.start()
+        buf = memoryview(bytearray(size))
+        try:
+            while self.remaining > 0:
+                n = self._stream.fileobj.readinto(buf[:min(size, self.remaining)])
+                if not n:
+                    raise self._truncated(0)
+                self.remaining -= n
+                self._stream.offset += n
+                yield buf[:n]
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            worker.join()
+        if failure:
+            raise OvaError("cannot read %s: %s" % (self._stream.name, failure[0]))
+
+    def _chunks_piped(self, size, depth):
         """Yield the rest of the entry as memoryviews, read and hashed by a second thread.
 
         Hashing (the manifest, the checksum) and TLS encryption then run on two cores at once
@@ -433,9 +505,11 @@ def _open(src, validate_certs, algos):
             raise OvaError("cannot download %s: %s" % (src, exc))
         return Stream(resp, src, algos)
     try:
-        return Stream(open(src, "rb"), src, algos)  # pylint: disable=consider-using-with
+        fileobj = open(src, "rb")  # pylint: disable=consider-using-with
+        local = stat.S_ISREG(os.fstat(fileobj.fileno()).st_mode)
     except OSError as exc:
         raise OvaError("cannot read %s: %s" % (src, exc))
+    return Stream(fileobj, src, algos, local=local)
 
 
 class OvaSource:
@@ -884,33 +958,30 @@ class Importer:
 
     def _upload(self, url, entry, item, state, progress):
         parts = urlsplit(url)
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443,
-                                           context=self.conn.ssl_context, timeout=600)
+        upload = HttpsUpload(parts.hostname, parts.port or 443, self.conn.ssl_context, timeout=600)
         path = parts.path + ("?" + parts.query if parts.query else "")
+        headers = [("Content-Type", "application/x-vnd.vmware-streamVmdk"),
+                   ("Content-Length", str(entry.size)), ("Connection", "close")]
         cookie = getattr(self.conn.si._stub, "cookie", None)  # pylint: disable=protected-access
+        if cookie:
+            headers.append(("Cookie", cookie))
         if state["start"] is None:
             state["start"] = time.monotonic()
         try:
-            conn.putrequest("PUT" if item.create else "POST", path, skip_accept_encoding=True)
-            conn.putheader("Content-Type", "application/x-vnd.vmware-streamVmdk")
-            conn.putheader("Content-Length", str(entry.size))
-            if cookie:
-                conn.putheader("Cookie", cookie)
-            conn.endheaders()
+            upload.start("PUT" if item.create else "POST", path, headers)
             for data in entry.chunks():
-                conn.sock.sendall(data)
+                upload.write(data)
                 state["sent"] += len(data)
                 progress.add(len(data))
-            response = conn.getresponse()
-            body = response.read(4096)
-        except (OSError, http.client.HTTPException) as exc:
+            status, reason, body = upload.finish()
+        except UploadError as exc:
             raise VsphereError("upload of %s to %s failed: %s" % (entry.name, parts.netloc, exc))
         finally:
-            conn.close()
+            upload.close()
         state["end"] = time.monotonic()
-        if response.status not in (200, 201, 204):
+        if status not in (200, 201, 204):
             raise VsphereError("upload of %s to %s failed: HTTP %d %s %s"
-                               % (entry.name, parts.netloc, response.status, response.reason,
+                               % (entry.name, parts.netloc, status, reason,
                                   body.decode("utf-8", "replace")[:200]))
 
     def _cleanup(self, lease, vm, dc):

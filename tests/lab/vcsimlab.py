@@ -84,8 +84,15 @@ class Vcsim:
 
 
 def start_vcsim(mode="esx", username="homelab", password="lab-secret", workdir=None,
-                listen="127.0.0.1:0"):
-    """Start the launcher and wait for its ready line. The caller must stop() it."""
+                listen="127.0.0.1:0", datastore_root=None, own_session=False):
+    """Start the launcher and wait for its ready line. The caller must stop() it.
+
+    datastore_root: the directory the simulator makes its datastore folders in (TMPDIR of the
+    launcher; the system's temporary directory when None). The launcher removes them on stop.
+    own_session: start the launcher in a session of its own, as a server daemon runs. With the
+    kernel's autogroup scheduling a session is a CPU-sharing group, so a client in the caller's
+    session would otherwise share the simulator's group and its CPU share (the benchmarks set it).
+    """
     if not os.access(VCSIM, os.X_OK) or os.path.getmtime(VCSIM) < os.path.getmtime(
             os.path.join(LAB, "vcsim", "main.go")):
         subprocess.run([os.path.join(LAB, "vcsim", "build.sh")], check=True,
@@ -96,7 +103,9 @@ def start_vcsim(mode="esx", username="homelab", password="lab-secret", workdir=N
     argv = [VCSIM, "-mode", mode, "-listen", listen, "-log", log_path]
     if username:
         argv += ["-username", username, "-password", password]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(os.environ, TMPDIR=datastore_root) if datastore_root else None
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=own_session)
     url = None
     deadline = time.monotonic() + 30
     seen = []

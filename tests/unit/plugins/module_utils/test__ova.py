@@ -215,3 +215,51 @@ def test_new_hashers():
     assert sorted(h) == ["sha1", "sha256"]
     h["sha1"].update(b"abc")
     assert h["sha1"].hexdigest() == hashlib.sha1(b"abc").hexdigest()
+
+
+# --- hash_span: hashing a span of a local file through mmap windows ---------------------------
+
+@pytest.fixture
+def blob_file(tmp_path):
+    data = bytes(range(256)) * 4099 + b"tail"  # not a multiple of the page size
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        yield f.fileno(), data
+
+
+@pytest.mark.parametrize("start,length,window", [
+    (0, 4096, 4096), (1, 10000, 4096), (4095, 300000, 8192), (5000, 0, 4096), (12345, 700000, 65536),
+])
+def test_hash_span_equals_hashing_the_slice(blob_file, start, length, window):
+    fd, data = blob_file
+    length = min(length, len(data) - start)
+    hashers = [hashlib.sha1(), hashlib.md5()]
+    o.hash_span(fd, start, length, hashers, window=window)
+    assert [h.hexdigest() for h in hashers] == [hashlib.sha1(data[start:start + length]).hexdigest(),
+                                                hashlib.md5(data[start:start + length]).hexdigest()]
+
+
+def test_hash_span_reads_when_the_file_cannot_be_mapped(blob_file, monkeypatch):
+    fd, data = blob_file
+
+    def refuse(*args, **kwargs):
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(o.mmap, "mmap", refuse)
+    h = hashlib.sha256()
+    o.hash_span(fd, 100, 50000, [h], window=4096)
+    assert h.hexdigest() == hashlib.sha256(data[100:50100]).hexdigest()
+    with pytest.raises(o.OvaError, match="ends at"):
+        o.hash_span(fd, len(data) - 10, 20, [hashlib.sha1()], window=4096)
+
+
+def test_hash_span_stops_when_asked(blob_file):
+    import threading
+
+    fd, data = blob_file
+    stop = threading.Event()
+    stop.set()
+    h = hashlib.sha1()
+    o.hash_span(fd, 0, len(data), [h], stop=stop, window=4096)
+    assert h.hexdigest() == hashlib.sha1(b"").hexdigest()
