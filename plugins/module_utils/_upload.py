@@ -108,7 +108,8 @@ class HttpsUpload:
             self._flush()
         except OSError as exc:  # ssl.SSLError and socket timeouts are OSErrors
             raise UploadError(str(exc))
-        lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (self.host, self.port)]
+        host = "[%s]" % self.host if ":" in self.host else self.host  # an IPv6 literal
+        lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (host, self.port)]
         lines += ["%s: %s" % (k, v) for k, v in headers]
         self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 

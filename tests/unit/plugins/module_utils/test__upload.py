@@ -52,10 +52,11 @@ def cert(tmp_path_factory):
 class Server:
     """A one-connection TLS server: reads one request (head and Content-Length body), answers."""
 
-    def __init__(self, cert, answer):
+    def __init__(self, cert, answer, host="127.0.0.1"):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert[1], cert[0])
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.create_server((host, 0), family=family)
         self.port = self.listener.getsockname()[1]
         self.answer = answer
         self.head = None
@@ -188,6 +189,24 @@ def test_no_answer_is_an_error(cert):
         send(server.port, trusting(cert), b"x" * 100)
     server.join()
     assert server.body_len == 100
+
+
+def test_ipv6_literal_host_header(cert):
+    """An IPv6 literal goes into the Host header in brackets (RFC 7230); here over ::1 when the
+    machine has it, with the certificate check off since the test certificate names localhost."""
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    listener.close()
+    server = Server(cert, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", host="::1")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    (status, dummy, dummy2), dummy3 = send(server.port, ctx, b"abc", host="::1")
+    server.join()
+    assert status == 200
+    assert "\r\nHost: [::1]:%d\r\n" % server.port in server.head + "\r\n"
 
 
 def test_nothing_listening_is_an_error():
