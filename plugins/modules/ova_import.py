@@ -389,7 +389,8 @@ class Entry:
     def _local_span(self):
         """(fd, offset) of the rest of the entry when it lies in a regular local file, else None.
 
-        A span shorter than the entry is a truncated archive and fails before anything is sent.
+        A span shorter than the entry is a truncated archive: that fails before any byte of it
+        is sent.
         """
         if not self._stream.local or self.remaining <= 0:
             return None
@@ -434,7 +435,10 @@ class Entry:
         buf = memoryview(bytearray(size))
         try:
             while self.remaining > 0:
-                n = self._stream.fileobj.readinto(buf[:min(size, self.remaining)])
+                try:
+                    n = self._stream.fileobj.readinto(buf[:min(size, self.remaining)])
+                except OSError as exc:
+                    raise OvaError("cannot read %s: %s" % (self._stream.name, exc))
                 if not n:
                     raise self._truncated(0)
                 self.remaining -= n
