@@ -201,6 +201,8 @@ class Cleaner:
         task = vms[0].Destroy_Task()
         while task.info.state not in (vim.TaskInfo.State.success, vim.TaskInfo.State.error):
             time.sleep(0.05)
+        if task.info.state == vim.TaskInfo.State.error:
+            raise SystemExit("benchmark: destroying the VM %s failed: %s" % (name, task.info.error))
 
     def close(self):
         from pyVim.connect import Disconnect
