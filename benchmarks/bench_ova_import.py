@@ -41,6 +41,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "output", "collections"))  # the link tree of `make collection`
 
 import ova  # noqa: E402
 import vcsimlab  # noqa: E402
@@ -178,36 +179,26 @@ def datastore_root():
 
 
 class Cleaner:
-    """Destroys the VMs the timed runs imported, between runs (not timed)."""
+    """Destroys the VMs the timed runs imported, between runs (not timed), with the collection's
+    own vSphere helpers."""
 
     def __init__(self, sim):
-        import ssl
-        from pyVim.connect import SmartConnect
+        from ansible_collections.homelab.photon.plugins.module_utils import _vsphere
 
-        self.si = SmartConnect(host=sim.host, port=sim.port, user=sim.username, pwd=sim.password,
-                               sslContext=ssl._create_unverified_context())
+        self.vsphere = _vsphere
+        self.conn = _vsphere.Connection(**sim.module_args)
 
     def destroy(self, name):
-        from pyVmomi import vim
-
-        content = self.si.RetrieveContent()
-        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-        try:
-            vms = [vm for vm in view.view if vm.name == name]
-        finally:
-            view.DestroyView()
-        if not vms:
+        vm = self.conn.find(self.vsphere.vim.VirtualMachine, name)
+        if vm is None:
             raise SystemExit("benchmark: the VM %s is not there after its import" % name)
-        task = vms[0].Destroy_Task()
-        while task.info.state not in (vim.TaskInfo.State.success, vim.TaskInfo.State.error):
-            time.sleep(0.05)
-        if task.info.state == vim.TaskInfo.State.error:
-            raise SystemExit("benchmark: destroying the VM %s failed: %s" % (name, task.info.error))
+        try:
+            self.vsphere.wait_for_task(vm.Destroy_Task(), poll=0.05)
+        except self.vsphere.VsphereError as exc:
+            raise SystemExit("benchmark: destroying the VM %s failed: %s" % (name, exc))
 
     def close(self):
-        from pyVim.connect import Disconnect
-
-        Disconnect(self.si)
+        self.conn.close()
 
 
 def check_bytes(sim, expected, what):

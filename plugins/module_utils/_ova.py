@@ -168,17 +168,9 @@ def hash_span(fd, start, length, hashers, stop=None, window=HASH_WINDOW):
                 h.update(data)
             pos += len(data)
             continue
-        with mapped:
-            view = memoryview(mapped)
-            try:
-                part = view[pos - base:]
-                try:
-                    for h in hashers:
-                        h.update(part)
-                finally:
-                    part.release()
-            finally:
-                view.release()
+        with mapped, memoryview(mapped) as view, view[pos - base:] as part:
+            for h in hashers:
+                h.update(part)
         pos = base + span
 
 

@@ -283,7 +283,6 @@ class Stream:
         self.fileobj = fileobj
         self.name = name
         self.hashers = new_hashers(algos)
-        self.offset = 0
         self.local = local  # a regular local file: spans of it can be hashed through mmap
 
     def read(self, size):
@@ -291,7 +290,6 @@ class Stream:
         if data:
             for h in self.hashers.values():
                 h.update(data)
-            self.offset += len(data)
         return data
 
     def readinto(self, view):
@@ -301,7 +299,6 @@ class Stream:
             part = view[:n]
             for h in self.hashers.values():
                 h.update(part)
-            self.offset += n
         return n or 0
 
     def read_exact(self, size):
@@ -359,7 +356,6 @@ class Entry:
         if span is not None:
             hash_span(span[0], span[1], self.remaining, self._all_hashers())
             self._stream.fileobj.seek(span[1] + self.remaining)
-            self._stream.offset += self.remaining
             self.remaining = 0
         while self.remaining > 0:
             self.read(CHUNK)
@@ -442,7 +438,6 @@ class Entry:
                 if not n:
                     raise self._truncated(0)
                 self.remaining -= n
-                self._stream.offset += n
                 yield buf[:n]
         except BaseException:
             stop.set()
