@@ -1,6 +1,7 @@
 """Unit tests for plugins/module_utils/_tdnf.py, fed with what a real tdnf 3.6.0 printed.
 
-The outputs come from ../shared/tdnf-transcripts/tdnf-3.6.0/transcript.json (beside the repository);
+The outputs come from tests/unit/fixtures/tdnf-transcripts/tdnf-3.6.0/transcript.json (an unedited
+copy of the project's shared record ../shared/tdnf-transcripts/);
 a missing transcript fails these tests.
 """
 
@@ -14,7 +15,8 @@ _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."
 
 from ansible_collections.homelab.photon.plugins.module_utils import _tdnf as t  # noqa: E402
 
-TRANSCRIPT = os.path.join(_ROOT, "..", "shared", "tdnf-transcripts", "tdnf-3.6.0", "transcript.json")
+TRANSCRIPT = os.path.join(_ROOT, "tests", "unit", "fixtures", "tdnf-transcripts", "tdnf-3.6.0",
+                          "transcript.json")
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 Each case gives the module's input, the exact argv of every command the module must run with
 the output fed back, and the module's result. A call written `step: NOTE` takes argv, rc, stdout
-and stderr verbatim from ../shared/tdnf-transcripts/tdnf-3.6.0/transcript.json (beside the
-repository); `like_step: NOTE` feeds that step's output to an argv that differs (the YAML says
+and stderr verbatim from tests/unit/fixtures/tdnf-transcripts/tdnf-3.6.0/transcript.json (an
+unedited copy of the project's shared record ../shared/tdnf-transcripts/); `like_step: NOTE` feeds that step's output to an argv that differs (the YAML says
 why); literal `rc/out/err` are synthesized outputs, each with a `why`. The transcript must exist:
 a missing file fails the tests. Every transcript step is either used by a case or listed under
 `unreached` with the reason no path of the module runs it.
@@ -23,7 +23,8 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.homelab.photon.plugins.modules import tdnf as tdnf_module  # noqa: E402
 
-TRANSCRIPT = os.path.join(_ROOT, "..", "shared", "tdnf-transcripts", "tdnf-3.6.0", "transcript.json")
+TRANSCRIPT = os.path.join(_ROOT, "tests", "unit", "fixtures", "tdnf-transcripts", "tdnf-3.6.0",
+                          "transcript.json")
 CASES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_tdnf.yaml")
 
 with open(CASES_FILE) as _handle:
