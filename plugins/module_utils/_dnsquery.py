@@ -1,9 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: homelab.photon maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure helpers of the dns_query module: build one DNS query and read the answer (RFC 1035).
+"""Helpers of the dns_query module: build one DNS query and read the answer (RFC 1035), and
+exchange() that sends it over UDP or TCP.
 
-No I/O here: the module sends the bytes; these functions are unit-tested on their own.
+Everything but exchange() is pure and unit-tested on its own; exchange() is proven against real
+servers (the lab's Pi-hole and its small internet).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -11,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import socket
 import struct
 
 QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28}
@@ -173,3 +176,36 @@ def parse_response(message, query_id=None):
 def addresses(result, qtype):
     """The data of the answers of the asked type (for A/AAAA: the addresses)."""
     return [answer["data"] for answer in result["answers"] if answer["type"] == qtype]
+
+
+def _recv_exact(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise socket.error("connection closed after %d of %d bytes" % (len(data), size))
+        data += chunk
+    return data
+
+
+def exchange(server, port, protocol, message, timeout):
+    """Send MESSAGE to SERVER:PORT over udp or tcp and return the answer's bytes (socket errors raise)."""
+    family = socket.AF_INET6 if ipaddress.ip_address(server).version == 6 else socket.AF_INET
+    if protocol == "tcp":
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect((server, port))
+            sock.sendall(tcp_frame(message))
+            size = struct.unpack("!H", _recv_exact(sock, 2))[0]
+            return _recv_exact(sock, size)
+        finally:
+            sock.close()
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((server, port))
+        sock.send(message)
+        return sock.recv(65535)
+    finally:
+        sock.close()

@@ -135,42 +135,10 @@ from ansible_collections.homelab.photon.plugins.module_utils._dnsquery import (
     DNSError,
     addresses,
     build_query,
+    exchange,
     parse_response,
-    tcp_frame,
     validate_name,
 )
-
-
-def _recv_exact(sock, size):
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise socket.error("connection closed after %d of %d bytes" % (len(data), size))
-        data += chunk
-    return data
-
-
-def exchange(server, port, protocol, message, timeout):
-    family = socket.AF_INET6 if ipaddress.ip_address(server).version == 6 else socket.AF_INET
-    if protocol == "tcp":
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect((server, port))
-            sock.sendall(tcp_frame(message))
-            size = struct.unpack("!H", _recv_exact(sock, 2))[0]
-            return _recv_exact(sock, size)
-        finally:
-            sock.close()
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect((server, port))
-        sock.send(message)
-        return sock.recv(65535)
-    finally:
-        sock.close()
 
 
 def main():

@@ -1,7 +1,7 @@
 """The dns_query module's socket code against a small DNS responder on loopback (UDP and TCP).
 
 The responder answers from _dnsquery itself; the module's proof against a real DNS server is the
-pihole molecule scenario (roles/pihole/molecule/default), which asks the Pi-hole stand-in.
+pihole molecule scenario (roles/pihole/molecule/default), which asks the real Pi-hole.
 """
 
 import socket
@@ -11,7 +11,6 @@ import threading
 import pytest
 
 from ansible_collections.homelab.photon.plugins.module_utils import _dnsquery as dq  # noqa: E402
-from ansible_collections.homelab.photon.plugins.modules import dns_query  # noqa: E402
 
 
 def respond(query):
@@ -55,7 +54,7 @@ def responder():
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
 def test_exchange(responder, protocol):
     query = dq.build_query(42, "nas.home.arpa")
-    result = dq.parse_response(dns_query.exchange("127.0.0.1", responder, protocol, query, 2.0), 42)
+    result = dq.parse_response(dq.exchange("127.0.0.1", responder, protocol, query, 2.0), 42)
     assert dq.addresses(result, "A") == ["10.0.0.7"]
     assert result["authoritative"]
 
@@ -66,4 +65,4 @@ def test_exchange_refused_tcp():
     port = sock.getsockname()[1]
     sock.close()
     with pytest.raises(socket.error):
-        dns_query.exchange("127.0.0.1", port, "tcp", dq.build_query(1, "pi.hole"), 1.0)
+        dq.exchange("127.0.0.1", port, "tcp", dq.build_query(1, "pi.hole"), 1.0)
