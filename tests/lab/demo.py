@@ -1,20 +1,23 @@
 """The embedded lab of `make demo`: the main job, `playbooks/site.yml`, from ESXi to Pi-hole.
 
-    demo.py up      start the simulator (ESXi mode), make the SSH key and the OVA, build the
-                    Pi-hole stand-in image; everything is kept in tests/lab/.cache/demo/
+    demo.py up      start the simulator (ESXi mode), make the SSH key and the OVA, get the real
+                    Pi-hole image (tests/lab/pihole/build.sh); kept in tests/lab/.cache/demo/
     demo.py run     run site.yml with inventories/lab/ while the boot daemon plays the hypervisor
     demo.py down    stop and remove all of it
 
 What is real: ansible-playbook and the collection, the govmomi vSphere API (simulator), pyvmomi,
 cloud-init 25 with the VMware datasource, sshd, systemd-networkd, systemd-resolved, Docker and
-compose v2 inside the lab host. Stand-ins: the simulator for ESXi, the generated OVA for Photon's,
-the lab host (a Debian 13 systemd container) for the VM's guest, the Pi-hole stand-in image for
-pihole/pihole.
+compose v2 inside the lab host, tdnf 3.6 and rpm, the Pi-hole image (pulled where a registry answers,
+else built from the pinned upstream sources). Stand-ins: the simulator for ESXi, the generated OVA for
+Photon's, the Photon lab host (a Debian 13 systemd container that is Photon OS 5.0 to Ansible, with
+tdnf and marker packages) for the VM's guest, and the lab's small internet (tests/lab/internet/) for
+Pi-hole's upstream DNS and block-list server.
 
 The simulator runs no guest. The boot daemon (`demo.py bootd`, started by `run`) plays the
 hypervisor's part: when a VM is powered on with cloud-init guestinfo, it starts a lab host on the
 address the VM's first-boot network file names (no DHCP server on the lab network), preloads the
-Pi-hole stand-in image into its Docker store (the lab's stand-in for a registry pull), and runs
+Pi-hole image into its Docker store (the lab's stand-in for a registry pull) with the lab CA bundle
+that lets Pi-hole trust the lab's small internet, and runs
 cloud-init's stages on the VM's guestinfo, as the VM's own boot would.
 """
 
@@ -40,7 +43,12 @@ VCSIM_LISTEN = "127.0.0.1:18443"  # inventories/lab/group_vars/vsphere.yml
 VCSIM_USER, VCSIM_PASSWORD = "homelab", "lab-secret"
 OVA_NAME = "photon-hw11-lab"
 OVA_SIZE_MB = 16
-STANDIN_IMAGE = "homelab-photon/pihole-standin:test"
+# The pihole role's own default image, the real Pi-hole (tests/lab/pihole/build.sh gets it).
+PIHOLE_IMAGE = re.search(r"^pihole_image:\s*(\S+)", open(os.path.join(ROOT, "roles", "pihole", "defaults", "main.yml")).read(),
+                         re.M).group(1)
+# The lab's CA bundle (tests/lab/internet/), and where inventories/lab mounts it from on the host.
+CA_BUNDLE = os.path.join(LAB, ".cache", "internet", "ca-bundle.crt")
+HOST_CA_BUNDLE = "/opt/lab/ca-bundle.crt"
 DEMO_LABEL = "homelab-photon-demo"
 
 
@@ -114,8 +122,8 @@ def up():
                 sys.exit("demo: the simulator did not start:\n" + open(path("vcsim.log")).read())
             time.sleep(0.2)
         log("simulator (ESXi mode) on %s" % VCSIM_LISTEN)
-    subprocess.run([os.path.join(LAB, "pihole-standin", "build.sh"), STANDIN_IMAGE], check=True,
-                   stdout=subprocess.DEVNULL)
+    log("getting the Pi-hole image %s (built from the pinned sources when no registry answers)" % PIHOLE_IMAGE)
+    subprocess.run([os.path.join(LAB, "pihole", "build.sh"), PIHOLE_IMAGE], check=True, stdout=subprocess.DEVNULL)
 
 
 # -- the boot daemon --------------------------------------------------------------------------
@@ -136,10 +144,13 @@ def boot(vm_name, keys):
     extra = ["--label", DEMO_LABEL + "=1"] + (["--ip", address] if address else [])
     log("booting %s as lab host %s on %s" % (vm_name, name, address or "a Docker address"))
     host = labhost.start(name=name, extra_args=extra)
-    # The lab's stand-in for a registry pull: the Pi-hole stand-in image in the host's store,
-    # with Docker stopped again as on a fresh Photon OS host.
+    # The lab's stand-in for a registry pull: the Pi-hole image in the host's store, with Docker
+    # stopped again as on a fresh Photon OS host; and the lab CA that the small internet's HTTPS uses.
+    with open(CA_BUNDLE) as handle:
+        host.exec("sh", "-c", "install -d -m 0755 %s && cat > %s" % (os.path.dirname(HOST_CA_BUNDLE), HOST_CA_BUNDLE),
+                  input=handle.read())
     host.exec("systemctl", "start", "docker.service")
-    save = subprocess.Popen(["docker", "save", STANDIN_IMAGE], stdout=subprocess.PIPE)
+    save = subprocess.Popen(["docker", "save", PIHOLE_IMAGE], stdout=subprocess.PIPE)
     subprocess.run(["docker", "exec", "-i", name, "docker", "load"], stdin=save.stdout, check=True,
                    stdout=subprocess.DEVNULL)
     save.wait()

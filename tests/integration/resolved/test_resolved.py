@@ -1,19 +1,20 @@
 """Lab proof of homelab.photon.resolved, against the real systemd-resolved and Docker of a lab host.
 
-One lab host (the Debian 13 systemd container standing in for Photon OS 5), driven over SSH with
+One lab host (the Photon lab host: a Debian 13 systemd container that is Photon OS 5.0 to Ansible), driven over SSH with
 ansible-playbook, as a user would. Inside it Docker runs (as on Photon, started by hand) and a
-container publishing 53/udp and 53/tcp stands in for Pi-hole: STAND-IN, a busybox image made on
-the lab host with ``docker import`` (no registry here) whose ``nc`` answers on TCP 53 with a fixed
-word; only the port conflict and the published port matter, not DNS service by the container.
+container publishes 53/udp and 53/tcp as Pi-hole's does: a busybox image made on the lab host with
+``docker import`` (from this machine's busybox-static, which tests/lab/bin/lab-up installs) whose
+``nc`` answers on TCP 53 with a fixed word; this test is about the port conflict and the published
+port, so no DNS server is needed in it (the pihole role's scenario runs the real Pi-hole).
 
 The story:
-1. Photon's default (stub on): the stand-in fails to start with "address already in use".
+1. Photon's default (stub on): the port-53 container fails to start with "address already in use".
 2. For mode no_stub, then disabled: a check+diff run predicts; the real run does exactly that
-   (changed, actions, port53_free, holders, resolv_conf, upstream servers); the stand-in now
+   (changed, actions, port53_free, holders, resolv_conf, upstream servers); the container now
    starts and answers on 127.0.0.1:53; the host still resolves a lab name through its upstream
    (Docker's embedded DNS, 127.0.0.11, which answers for ``<container>.homelab-lab``); a second
    run changes nothing and reports docker-proxy as the holder of port 53, as ``ss`` shows.
-3. mode stub puts Photon's default back, and the stand-in fails to start again.
+3. mode stub puts Photon's default back, and the container fails to start again.
 """
 
 import json
@@ -26,13 +27,11 @@ import tempfile
 import pytest
 
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static on this machine: a static binary.
-STANDIN_IMAGE = "homelab-dns-standin:lab"
-STANDIN = "dns-standin"
+PORT53_IMAGE = "homelab-port53:lab"
+PORT53 = "port53"
 BIND_ERROR = "address already in use"
 LAB_GATEWAY = "172.30.99.1"  # the lab network's gateway: reachable, serves no DNS
 
-pytestmark = pytest.mark.skipif(not os.path.exists(BUSYBOX) or shutil.which("docker") is None,
-                                reason="needs Docker and a static busybox (busybox-static)")
 
 
 class Runner:
@@ -100,11 +99,11 @@ def without_pid(tuples):
     return sorted((proto, address, None, process) for proto, address, _pid, process in tuples)
 
 
-def start_standin(host):
-    host.exec("docker", "rm", "-f", STANDIN, check=False)
-    return host.exec("docker", "run", "-d", "--name", STANDIN, "-p", "53:53/udp", "-p", "53:53/tcp",
-                     STANDIN_IMAGE, "nc", "-ll", "-p", "53", "-e", "/bin/busybox", "echo",
-                     "stand-in-dns", check=False)
+def start_port53(host):
+    host.exec("docker", "rm", "-f", PORT53, check=False)
+    return host.exec("docker", "run", "-d", "--name", PORT53, "-p", "53:53/udp", "-p", "53:53/tcp",
+                     PORT53_IMAGE, "nc", "-ll", "-p", "53", "-e", "/bin/busybox", "echo",
+                     "port53-answer", check=False)
 
 
 def resolves(host):
@@ -119,13 +118,14 @@ def resolves(host):
 def lab(lab_host, repo_root):
     workdir = tempfile.mkdtemp(prefix="homelab-resolved-")
     host = lab_host
+    assert os.path.exists(BUSYBOX), "no %s: tests/lab/bin/lab-up installs busybox-static" % BUSYBOX
     # Docker is installed but disabled on the host, as on Photon: start it by hand.
     subprocess.run(["docker", "cp", BUSYBOX, "%s:/usr/local/bin/busybox" % host.name], check=True,
                    capture_output=True)
     host.exec("systemctl", "start", "docker")
     host.sh("set -e; d=$(mktemp -d); mkdir $d/bin; cp /usr/local/bin/busybox $d/bin/busybox;"
             " tar -C $d -c . | docker import -c 'ENTRYPOINT [\"/bin/busybox\"]' - %s >/dev/null;"
-            " rm -rf $d" % STANDIN_IMAGE)
+            " rm -rf $d" % PORT53_IMAGE)
     try:
         yield host, Runner(host, repo_root, workdir)
     finally:
@@ -159,13 +159,13 @@ def check_then_apply(host, runner, args):
 def test_resolved_frees_port53_and_keeps_dns(lab):
     host, runner = lab
 
-    # 1. Photon's default: the stub holds port 53 and the stand-in cannot publish it.
+    # 1. Photon's default: the stub holds port 53 and the port-53 container cannot publish it.
     assert host.exec("readlink", "/etc/resolv.conf").stdout.strip() == "/run/systemd/resolve/stub-resolv.conf"
     stub_sockets = port53_sockets(host)
     assert ("udp", "127.0.0.53", stub_sockets[0][2], "systemd-resolve") in stub_sockets
-    refused = start_standin(host)
+    refused = start_port53(host)
     assert refused.returncode != 0 and BIND_ERROR in refused.stderr, refused
-    host.exec("docker", "rm", "-f", STANDIN)
+    host.exec("docker", "rm", "-f", PORT53)
     assert resolves(host)
 
     # 2a. no_stub: stub listener off, resolved running, resolv.conf -> the uplink file; resolved
@@ -192,9 +192,9 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     assert "DNSStubListener=no" in host.exec("cat", "/etc/systemd/resolved.conf.d/homelab.conf").stdout
     assert host.exec("systemctl", "is-active", "systemd-resolved").stdout.strip() == "active"
     assert resolves(host)
-    started_no_stub = start_standin(host)
+    started_no_stub = start_port53(host)
     assert started_no_stub.returncode == 0, started_no_stub.stderr
-    assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "stand-in-dns"
+    assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "port53-answer"
     again = runner.run(no_stub)
     assert again["changed"] is False and again["actions"] == [], again
     assert again["port53_free"] is False
@@ -211,7 +211,7 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     assert from_proc["changed"] is False
     assert as_tuples(from_proc["port53_holders"]) == as_tuples(again["port53_holders"])
     assert resolves(host)
-    host.exec("docker", "rm", "-f", STANDIN)
+    host.exec("docker", "rm", "-f", PORT53)
 
     # 2b. disabled (the manual recipe's way): resolved stopped and disabled, a real resolv.conf
     # naming the upstream servers and search domain resolved was using, written before resolved
@@ -237,15 +237,15 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     assert host.exec("systemctl", "is-active", "systemd-resolved", check=False).stdout.strip() == "inactive"
     assert applied["port53_free"] is True
     assert resolves(host)
-    started_disabled = start_standin(host)
+    started_disabled = start_port53(host)
     assert started_disabled.returncode == 0, started_disabled.stderr
-    assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "stand-in-dns"
+    assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "port53-answer"
     again = runner.run({"mode": "disabled"})
     assert again["changed"] is False and again["actions"] == [], again
     assert again["upstream_dns"] == ["127.0.0.11", LAB_GATEWAY]
     assert as_tuples(again["port53_holders"]) == port53_sockets(host) != []
     assert resolves(host)
-    host.exec("docker", "rm", "-f", STANDIN)
+    host.exec("docker", "rm", "-f", PORT53)
 
     # 3. stub: Photon's default back; the conflict is back too.
     predicted, applied = check_then_apply(host, runner, {"mode": "stub"})
@@ -262,9 +262,9 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
         ("127.0.0.53", "systemd-resolve")}
     assert host.exec("test", "-e", "/etc/systemd/resolved.conf.d/homelab.conf", check=False).returncode == 1
     assert resolves(host)
-    refused = start_standin(host)
+    refused = start_port53(host)
     assert refused.returncode != 0 and BIND_ERROR in refused.stderr, refused
-    host.exec("docker", "rm", "-f", STANDIN)
+    host.exec("docker", "rm", "-f", PORT53)
     again = runner.run({"mode": "stub"})
     assert again["changed"] is False and again["actions"] == [], again
 

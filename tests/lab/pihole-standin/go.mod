@@ -1,3 +1,0 @@
-module homelab.invalid/pihole-standin
-
-go 1.19
