@@ -4,8 +4,13 @@ Used by the integration tests, the benchmarks and the demo. Every container carr
 ``homelab-photon-lab`` so that ``tests/lab/bin/lab-down`` can find whatever a crashed run left.
 """
 
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
 import os
 import shlex
+import socket
 import subprocess
 import time
 import uuid
@@ -127,9 +132,297 @@ def quote(argv):
     return " ".join(shlex.quote(a) for a in argv)
 
 
+# ---------------------------------------------------------------- the lab's small internet
+# One container at a fixed address plays the internet for the lab (DNS, HTTP, HTTPS; see
+# tests/lab/internet/README.md). Lab hosts name INTERNET_IP as their only DNS server.
+INTERNET_IP = "172.30.99.250"
+INTERNET_NAME = "homelab-lab-internet"
+LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+INTERNET_DIR = os.path.join(LAB_DIR, "internet")
+INTERNET_CACHE = os.path.join(LAB_DIR, ".cache", "internet")
+INTERNET_HASH_LABEL = LAB_LABEL + ".internet"
+# Where the program, the certificate and the key appear inside the container.
+_INTERNET_SRV = "/srv/internet"
+_INTERNET_TLS = "/srv/internet-tls"
+# Bumped when the way the container is run changes (part of the hash on its label).
+_INTERNET_RECIPE = "1"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def internet_names():
+    """The public names the lab internet answers (tests/lab/internet/zone.txt), in file order."""
+    names = []
+    with open(os.path.join(INTERNET_DIR, "zone.txt"), encoding="utf-8") as handle:
+        for line in handle:
+            name = line.split("#", 1)[0].strip().rstrip(".").lower()
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def _openssl(*args, check=True):
+    return subprocess.run(["openssl", *args], check=check, capture_output=True, text=True)
+
+
+def _public_key(kind, path):
+    """The PEM public key of a certificate ("x509") or of a private key ("pkey"), or None."""
+    args = ["x509", "-noout", "-pubkey", "-in", path] if kind == "x509" else ["pkey", "-pubout", "-in", path]
+    result = _openssl(*args, check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _cert_usable(cert, key, days=30):
+    """CERT and KEY exist, belong together and stay valid for DAYS more days."""
+    if not (os.path.isfile(cert) and os.path.isfile(key)):
+        return False
+    if _openssl("x509", "-noout", "-checkend", str(days * 86400), "-in", cert, check=False).returncode != 0:
+        return False
+    public = _public_key("x509", cert)
+    return public is not None and public == _public_key("pkey", key)
+
+
+def _cert_names(cert):
+    """The DNS names and IP addresses of a certificate's subjectAltName."""
+    out = _openssl("x509", "-noout", "-ext", "subjectAltName", "-in", cert, check=False).stdout
+    names = set()
+    for line in out.splitlines()[1:]:
+        for item in line.split(","):
+            kind, _sep, value = item.strip().partition(":")
+            if kind == "DNS":
+                names.add(value.lower())
+            elif kind == "IP Address":
+                names.add(value)
+    return names
+
+
+_CA_CONFIG = """[req]
+prompt = no
+distinguished_name = dn
+x509_extensions = v3_ca
+[dn]
+O = homelab.photon lab
+CN = homelab lab internet CA
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+
+_SERVER_CONFIG = """[req]
+prompt = no
+distinguished_name = dn
+[dn]
+O = homelab.photon lab
+CN = %(cn)s
+[v3_server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+subjectAltName = %(san)s
+"""
+
+
+def internet_certs():
+    """Make (once) the lab CA, the server certificate for every zone name, and ca-bundle.crt (this
+    machine's CA bundle plus the lab CA); reuse what exists and is still valid. Returns the paths."""
+    os.makedirs(INTERNET_CACHE, exist_ok=True)
+    paths = {name: os.path.join(INTERNET_CACHE, name) for name in
+             ("ca.crt", "ca.key", "server.crt", "server.key", "ca-bundle.crt")}
+    ca_crt, ca_key, crt, key = paths["ca.crt"], paths["ca.key"], paths["server.crt"], paths["server.key"]
+    work = os.path.join(INTERNET_CACHE, "work")
+    os.makedirs(work, exist_ok=True)
+    old_umask = os.umask(0o077)
+    try:
+        if not _cert_usable(ca_crt, ca_key):
+            config = os.path.join(work, "ca.cnf")
+            with open(config, "w", encoding="ascii") as handle:
+                handle.write(_CA_CONFIG)
+            _openssl("req", "-x509", "-new", "-config", config, "-newkey", "ec",
+                     "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650",
+                     "-keyout", ca_key + ".new", "-out", ca_crt + ".new")
+            os.replace(ca_key + ".new", ca_key)
+            os.replace(ca_crt + ".new", ca_crt)
+        wanted = internet_names()
+        if not (_cert_usable(crt, key)
+                and _openssl("verify", "-CAfile", ca_crt, crt, check=False).returncode == 0
+                and _cert_names(crt) == set(wanted) | {INTERNET_IP}):
+            config = os.path.join(work, "server.cnf")
+            san = ", ".join(["DNS:" + name for name in wanted] + ["IP:" + INTERNET_IP])
+            with open(config, "w", encoding="ascii") as handle:
+                handle.write(_SERVER_CONFIG % {"cn": wanted[0], "san": san})
+            csr = os.path.join(work, "server.csr")
+            _openssl("req", "-new", "-config", config, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                     "-nodes", "-keyout", key + ".new", "-out", csr)
+            _openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+                     "-set_serial", "0x" + uuid.uuid4().hex, "-days", "397",
+                     "-extfile", config, "-extensions", "v3_server", "-out", crt + ".new")
+            os.replace(key + ".new", key)
+            os.replace(crt + ".new", crt)
+    finally:
+        os.umask(old_umask)
+    os.chmod(ca_crt, 0o644)
+    os.chmod(crt, 0o644)
+    # Meant to be mounted over /etc/ssl/certs/ca-certificates.crt in a Pi-hole container: written
+    # in place (same inode) and only when it changes, so that a running container sees the update.
+    system = b""
+    if os.path.isfile(SYSTEM_CA_BUNDLE):
+        with open(SYSTEM_CA_BUNDLE, "rb") as handle:
+            system = handle.read()
+        if system and not system.endswith(b"\n"):
+            system += b"\n"
+    with open(ca_crt, "rb") as handle:
+        bundle = system + b"# homelab lab internet CA (tests/lab/internet)\n" + handle.read()
+    current = None
+    if os.path.isfile(paths["ca-bundle.crt"]):
+        with open(paths["ca-bundle.crt"], "rb") as handle:
+            current = handle.read()
+    if current != bundle:
+        with open(paths["ca-bundle.crt"], "wb") as handle:
+            handle.write(bundle)
+        os.chmod(paths["ca-bundle.crt"], 0o644)
+    return paths
+
+
+def _internet_hash(image_id, certs):
+    """What the running container must match: the recipe, the image, the program, the zone, the
+    www tree, the certificate and its key."""
+    digest = hashlib.sha256()
+    digest.update(("recipe %s\nimage %s\nip %s\n" % (_INTERNET_RECIPE, image_id, INTERNET_IP)).encode())
+    files = [os.path.join(INTERNET_DIR, "internet.py"), os.path.join(INTERNET_DIR, "zone.txt"),
+             certs["server.crt"], certs["server.key"]]
+    for top, dirs, names in os.walk(os.path.join(INTERNET_DIR, "www")):
+        dirs.sort()
+        for name in sorted(names + [d for d in dirs if os.path.islink(os.path.join(top, d))]):
+            files.append(os.path.join(top, name))
+    for path in files:
+        digest.update(b"\0" + os.path.relpath(path, LAB_DIR).encode() + b"\0")
+        if os.path.islink(path):
+            digest.update(b"link " + os.readlink(path).encode())
+        else:
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
+def _dnsquery():
+    """The collection's own DNS helpers (plugins/module_utils/_dnsquery.py), loaded by path."""
+    path = os.path.join(os.path.dirname(os.path.dirname(LAB_DIR)), "plugins", "module_utils", "_dnsquery.py")
+    spec = importlib.util.spec_from_file_location("homelab_lab_dnsquery", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def dns_ask(name, qtype="A", server=INTERNET_IP, tcp=False, timeout=2.0):
+    """One DNS question to SERVER (port 53); returns the parsed answer of _dnsquery.parse_response."""
+    dq = _dnsquery()
+    query_id = int.from_bytes(os.urandom(2), "big")
+    query = dq.build_query(query_id, name, qtype)
+    if tcp:
+        with socket.create_connection((server, 53), timeout=timeout) as sock:
+            sock.sendall(dq.tcp_frame(query))
+            data = b""
+            while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+                chunk = sock.recv(65535)
+                if not chunk:
+                    raise OSError("DNS server %s closed the connection" % server)
+                data += chunk
+            return dq.parse_response(data[2:2 + int.from_bytes(data[:2], "big")], query_id)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(query, (server, 53))
+        while True:
+            data, _peer = sock.recvfrom(65535)
+            if data[:2] == query[:2]:
+                return dq.parse_response(data, query_id)
+
+
+def internet_running():
+    found = docker("inspect", "-f", "{{.State.Running}}", INTERNET_NAME, check=False)
+    return found.returncode == 0 and found.stdout.strip() == "true"
+
+
+def _wait_internet_dns(timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            answer = dns_ask("example.com", timeout=0.3)
+            if answer["rcode"] == 0 and INTERNET_IP in [a["data"] for a in answer["answers"]]:
+                return
+            last = answer
+        except OSError as exc:
+            last = exc
+        if not internet_running():
+            break
+        time.sleep(0.1)
+    logs = docker("logs", "--tail", "30", INTERNET_NAME, check=False)
+    raise RuntimeError("lab internet %s does not answer DNS (%s); its log:\n%s%s"
+                       % (INTERNET_IP, last, logs.stdout, logs.stderr))
+
+
+@contextlib.contextmanager
+def _internet_lock():
+    os.makedirs(INTERNET_CACHE, exist_ok=True)
+    with open(os.path.join(INTERNET_CACHE, ".lock"), "w", encoding="ascii") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_internet(image=None, timeout=30):
+    """Start the lab internet, or keep the running one when nothing it serves has changed.
+    Returns True when it (re)created the container, False when the running one was kept."""
+    image = image or LAB_IMAGE
+    with _internet_lock():
+        ensure_network()
+        certs = internet_certs()
+        image_id = docker("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
+        wanted = _internet_hash(image_id, certs)
+        found = docker("inspect", "-f", '{{.State.Running}} {{index .Config.Labels "%s"}}' % INTERNET_HASH_LABEL,
+                       INTERNET_NAME, check=False)
+        if found.returncode == 0 and found.stdout.split() == ["true", wanted]:
+            _wait_internet_dns(timeout)
+            return False
+        if found.returncode == 0:
+            docker("rm", "-f", "-v", INTERNET_NAME)
+        docker("run", "-d", "--name", INTERNET_NAME, "--hostname", INTERNET_NAME,
+               "--network", LAB_NETWORK, "--ip", INTERNET_IP,
+               # Docker's embedded resolver hands what it does not know to this service, never to
+               # the machine's own resolver.
+               "--dns", INTERNET_IP,
+               "--label", LAB_LABEL + "=1", "--label", "%s=%s" % (INTERNET_HASH_LABEL, wanted),
+               "--read-only", "--tmpfs", "/tmp",
+               "-v", "%s:%s:ro" % (INTERNET_DIR, _INTERNET_SRV),
+               "-v", "%s:%s/server.crt:ro" % (certs["server.crt"], _INTERNET_TLS),
+               "-v", "%s:%s/server.key:ro" % (certs["server.key"], _INTERNET_TLS),
+               image, "python3", "-u", "-B", _INTERNET_SRV + "/internet.py", "--address", INTERNET_IP,
+               "--cert", _INTERNET_TLS + "/server.crt", "--key", _INTERNET_TLS + "/server.key")
+        _wait_internet_dns(timeout)
+        return True
+
+
+def remove_internet():
+    """Remove the lab internet container; True when there was one."""
+    with _internet_lock():
+        return docker("rm", "-f", "-v", INTERNET_NAME, check=False).returncode == 0
+
+
+USAGE = "usage: labhost.py ensure-network | ensure-internet | remove-internet"
+
+
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:] != ["ensure-network"]:
-        sys.exit("usage: labhost.py ensure-network")
-    ensure_network()
+    commands = {"ensure-network": ensure_network, "ensure-internet": None, "remove-internet": remove_internet}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit(USAGE)
+    if sys.argv[1] == "ensure-internet":
+        started = time.monotonic()
+        created = ensure_internet()
+        outcome = "started" if created else "running, unchanged"
+        print("lab: internet %s at %s %s (%.1f s)" % (INTERNET_NAME, INTERNET_IP, outcome, time.monotonic() - started))
+    else:
+        commands[sys.argv[1]]()
