@@ -379,7 +379,10 @@ def ensure_internet(image=None, timeout=30):
     with _internet_lock():
         ensure_network()
         certs = internet_certs()
-        image_id = docker("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
+        found = docker("image", "inspect", "-f", "{{.Id}}", image, check=False)
+        if found.returncode != 0:
+            raise RuntimeError("lab internet: no image %s (tests/lab/image/build.sh makes it)" % image)
+        image_id = found.stdout.strip()
         wanted = _internet_hash(image_id, certs)
         found = docker("inspect", "-f", '{{.State.Running}} {{index .Config.Labels "%s"}}' % INTERNET_HASH_LABEL,
                        INTERNET_NAME, check=False)
@@ -388,18 +391,23 @@ def ensure_internet(image=None, timeout=30):
             return False
         if found.returncode == 0:
             docker("rm", "-f", "-v", INTERNET_NAME)
-        docker("run", "-d", "--name", INTERNET_NAME, "--hostname", INTERNET_NAME,
-               "--network", LAB_NETWORK, "--ip", INTERNET_IP,
-               # Docker's embedded resolver hands what it does not know to this service, never to
-               # the machine's own resolver.
-               "--dns", INTERNET_IP,
-               "--label", LAB_LABEL + "=1", "--label", "%s=%s" % (INTERNET_HASH_LABEL, wanted),
-               "--read-only", "--tmpfs", "/tmp",
-               "-v", "%s:%s:ro" % (INTERNET_DIR, _INTERNET_SRV),
-               "-v", "%s:%s/server.crt:ro" % (certs["server.crt"], _INTERNET_TLS),
-               "-v", "%s:%s/server.key:ro" % (certs["server.key"], _INTERNET_TLS),
-               image, "python3", "-u", "-B", _INTERNET_SRV + "/internet.py", "--address", INTERNET_IP,
-               "--cert", _INTERNET_TLS + "/server.crt", "--key", _INTERNET_TLS + "/server.key")
+        run_args = [
+            "--name", INTERNET_NAME, "--hostname", INTERNET_NAME, "--network", LAB_NETWORK, "--ip", INTERNET_IP,
+            # Docker's embedded resolver hands what it does not know to this service, never to
+            # the machine's own resolver.
+            "--dns", INTERNET_IP,
+            "--label", LAB_LABEL + "=1", "--label", "%s=%s" % (INTERNET_HASH_LABEL, wanted),
+            "--read-only", "--tmpfs", "/tmp",
+            "-v", "%s:%s:ro" % (INTERNET_DIR, _INTERNET_SRV),
+            "-v", "%s:%s/server.crt:ro" % (certs["server.crt"], _INTERNET_TLS),
+            "-v", "%s:%s/server.key:ro" % (certs["server.key"], _INTERNET_TLS),
+        ]
+        program = ["python3", "-u", "-B", _INTERNET_SRV + "/internet.py", "--address", INTERNET_IP,
+                   "--cert", _INTERNET_TLS + "/server.crt", "--key", _INTERNET_TLS + "/server.key"]
+        run = docker("run", "-d", *run_args, image, *program, check=False)
+        if run.returncode != 0:
+            docker("rm", "-f", "-v", INTERNET_NAME, check=False)
+            raise RuntimeError("lab internet: docker run failed: %s" % run.stderr.strip())
         _wait_internet_dns(timeout)
         return True
 
