@@ -47,8 +47,8 @@ def main(argv):
     problems, older = [], []
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0:
         for kind, name, created in docker_objects():
-            if kind == "network" and name == "homelab-lab":
-                continue  # the lab network is kept between runs, like the image
+            if (kind, name) in (("network", "homelab-lab"), ("container", "homelab-lab-internet")):
+                continue  # the lab network and its small internet are kept between runs, like the image
             (problems if created >= since else older).append("%s %s" % (kind, name))
     if subprocess.run(["pgrep", "-f", "tests/lab/vcsim/vcsim"], capture_output=True, check=False).returncode == 0:
         problems.append("a simulator process")
