@@ -15,7 +15,10 @@ import subprocess
 import time
 import uuid
 
+# The lab host image: Photon OS 5.0 to Ansible, with the real tdnf (tests/lab/image/build.sh).
 LAB_IMAGE = os.environ.get("LAB_IMAGE", "homelab-photon-lab:latest")
+# The plain Debian 13 host from the same build, for the roles' non-Photon path.
+LAB_DEBIAN_IMAGE = os.environ.get("LAB_DEBIAN_IMAGE", "homelab-photon-lab-debian:latest")
 LAB_NETWORK = "homelab-lab"
 LAB_LABEL = "homelab-photon-lab"
 
