@@ -17,11 +17,23 @@ export NO_COLOR := 1
 .PHONY: help venv collection lab lab-down test test-start lint sanity unit molecule integration demo demo-clean bench build clean
 
 help:
-	@echo "make test   - lint, sanity, unit, molecule and integration tests (starts the lab)"
-	@echo "make demo   - the main job on the embedded lab"
-	@echo "make bench  - benchmarks (ratios against references measured in the same run)"
-	@echo "make lab    - start the Docker engine, build the lab host image and the simulator"
-	@echo "make clean  - remove the venv, build output and lab leftovers"
+	@echo "make test        - every test: lint, sanity, unit, molecule, integration, clean-up check, one summary"
+	@echo "make demo        - the main job (playbooks/site.yml) on the embedded lab; run twice: 0 changed"
+	@echo "make demo-clean  - remove the demo's simulator, lab host and state"
+	@echo "make bench       - benchmarks (ratios against references measured in the same run)"
+	@echo "make lint        - ansible-lint (production profile) and yamllint"
+	@echo "make sanity      - ansible-test sanity with empty ignore files"
+	@echo "make unit        - unit tests (pytest tests/unit)"
+	@echo "make molecule    - every molecule scenario (starts the lab)"
+	@echo "make integration - integration tests (pytest tests/integration; starts the lab)"
+	@echo "make lab         - start the Docker engine, build the lab images, start the lab network and its small internet"
+	@echo "make lab-down    - remove the lab's containers, networks and simulator processes"
+	@echo "make build       - ansible-galaxy collection build (the tarball users install)"
+	@echo "make venv        - the virtualenv .venv from requirements.txt"
+	@echo "make collection  - link the checkout as homelab.photon under tests/output/collections"
+	@echo "make test-start  - mark the start of a test run (make test does it)"
+	@echo "make clean       - remove the venv, build output and lab leftovers"
+	@echo "make help        - this list"
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt
@@ -47,17 +59,19 @@ sanity: venv
 	tests/lab/bin/sanity
 
 unit: venv collection
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS) tests/unit
 
 molecule: lab
 	tests/lab/bin/molecule-all
 
 integration: lab
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS) tests/integration
 
 # test-start records when the run began, so that the final check judges only this run's leftovers.
-test: test-start lint sanity unit molecule integration
-	tests/lab/bin/check-clean
+# test-all runs every stage even after a failure, then prints one summary and fails on a failed
+# stage or on a skip not listed in tests/allowed-skips.txt.
+test: test-start venv collection
+	tests/lab/bin/test-all
 
 test-start:
 	@mkdir -p tests/output

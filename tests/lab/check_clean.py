@@ -55,6 +55,11 @@ def main(argv):
     for path in glob.glob("/tmp/homelab-*"):
         mtime = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)
         (problems if mtime >= since else older).append("temporary directory " + path)
+    # Nothing may install the collection outside the checkout (molecule's prerun did, once).
+    installed = os.path.expanduser("~/.ansible/collections/ansible_collections/homelab/photon")
+    if os.path.exists(installed):
+        mtime = datetime.datetime.fromtimestamp(os.stat(installed).st_mtime, datetime.timezone.utc)
+        (problems if mtime >= since else older).append("a copy of the collection in " + installed)
     if older:
         print("lab: left by an earlier run (not this one): " + ", ".join(older))
     if problems:
