@@ -39,6 +39,18 @@ def test_build_leaves_out_lab_and_venv(tarball):
     assert "plugins/modules" in names or any(n.startswith("plugins/modules/") for n in names)
 
 
+def test_tarball_holds_only_what_ships(repo_root, tarball):
+    """Every file in the tarball is a file of the repository (git ls-files), whatever a test run
+    left in the checkout (.hypothesis/, caches, reports): only MANIFEST.json and FILES.json are new."""
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=repo_root, capture_output=True, text=True,
+                                 check=True).stdout.splitlines())
+    with tarfile.open(tarball) as tar:
+        files = {member.name for member in tar.getmembers() if member.isfile()}
+    assert {"MANIFEST.json", "FILES.json"} <= files
+    extra = sorted(files - tracked - {"MANIFEST.json", "FILES.json"})
+    assert extra == [], extra[:20]
+
+
 def test_install_no_deps(tarball, tmp_path):
     dest = tmp_path / "collections"
     galaxy("install", "--no-deps", "-p", str(dest), str(tarball), collections_path=str(dest))
