@@ -23,6 +23,12 @@
 //     it), so tests can see that an importer reports progress to the ESXi/vCenter task views.
 //   - vcsim accepts any non-empty user name and password while Service.Listen.User is unset.
 //     With -username/-password set, Listen.User carries them and ONLY they log in.
+//   - ReconfigVM_Task's extraConfig is a list of changes on a real host: a key that is already
+//     there gets the new value, a key given with an empty value is removed (vSphere API,
+//     VirtualMachineConfigSpec.extraConfig). vcsim 0.24 appends every entry, so a removal would
+//     leave the key and add an empty duplicate. The launcher merges each VM's extraConfig the way
+//     a host does (keys compared without regard to case, as in a .vmx file) after every
+//     ReconfigVM_Task request and before every request, so reads never see the duplicates.
 package main
 
 import (
@@ -37,10 +43,12 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
 	_ "github.com/vmware/govmomi/simulator/esx" // ESX inventory (registered by simulator.ESX)
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 const emptyFetchResponse = `<?xml version="1.0" encoding="UTF-8"?>
@@ -99,6 +107,76 @@ func fetchGuard(next http.Handler) http.Handler {
 	})
 }
 
+// mergeExtraConfig applies a list of extraConfig entries in order, as a host applies the changes
+// of a reconfiguration: the last value of a key wins (keys compared without regard to case), an
+// empty value removes the key. Keys keep the place they first had.
+func mergeExtraConfig(opts []types.BaseOptionValue) ([]types.BaseOptionValue, bool) {
+	order := []string{}
+	last := map[string]types.BaseOptionValue{}
+	for _, o := range opts {
+		k := strings.ToLower(o.GetOptionValue().Key)
+		if _, seen := last[k]; !seen {
+			order = append(order, k)
+		}
+		last[k] = o
+	}
+	out := make([]types.BaseOptionValue, 0, len(order))
+	for _, k := range order {
+		v := last[k].GetOptionValue().Value
+		if s, isString := v.(string); v == nil || (isString && s == "") {
+			continue
+		}
+		out = append(out, last[k])
+	}
+	return out, len(out) != len(opts)
+}
+
+// mergeAllExtraConfig merges the extraConfig of every VM of the inventory (see mergeExtraConfig).
+func mergeAllExtraConfig() {
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		simulator.Map.WithLock(vm, func() {
+			if vm.Config == nil {
+				return
+			}
+			if merged, changed := mergeExtraConfig(vm.Config.ExtraConfig); changed {
+				vm.Config.ExtraConfig = merged
+			}
+		})
+	}
+}
+
+// extraConfigFix gives ReconfigVM_Task a host's extraConfig semantics (see mergeExtraConfig).
+// The simulator runs the task within the request, so merging after the request is enough for
+// the caller; merging before every request also covers a reader racing a reconfiguration.
+func extraConfigFix(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/sdk" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mergeAllExtraConfig()
+		var reconfig bool
+		if r.Method == http.MethodPost && r.Body != nil {
+			b, err := ioutil.ReadAll(r.Body)
+			_ = r.Body.Close()
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			reconfig = bytes.Contains(b, []byte("ReconfigVM_Task"))
+			r.Body = ioutil.NopCloser(bytes.NewReader(b))
+		}
+		next.ServeHTTP(w, r)
+		if reconfig {
+			mergeAllExtraConfig()
+		}
+	})
+}
+
 func main() {
 	mode := flag.String("mode", "esx", "inventory to simulate: esx (standalone ESXi) or vpx (vCenter)")
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on; port 0 picks a free port")
@@ -147,7 +225,7 @@ func main() {
 
 	server := model.Service.NewServer()
 	defer server.Close()
-	server.Config.Handler = fetchGuard(server.Config.Handler)
+	server.Config.Handler = extraConfigFix(fetchGuard(server.Config.Handler))
 
 	ready := *server.URL
 	ready.User = nil
