@@ -29,7 +29,7 @@ ERROR_NO_MATCHING_PACKAGES = 1011
 ERROR_OPERATION_ABORTED = 1032
 
 Package = namedtuple('Package', ['name', 'epoch', 'version', 'release', 'arch', 'repo'])
-Spec = namedtuple('Spec', ['raw', 'name', 'epoch', 'version', 'release'])
+Spec = namedtuple('Spec', ['raw', 'name', 'epoch', 'version', 'release', 'arch'])
 Transaction = namedtuple('Transaction', ['install', 'upgrade', 'downgrade', 'remove', 'reinstall'])
 TdnfError = namedtuple('TdnfError', ['number', 'message'])
 
@@ -59,6 +59,10 @@ _ERROR_RE = re.compile(r'Error\((\d+)\)\s*:\s*(.*)')
 _NOT_FOUND_RE = re.compile(r'^(\S+) package not found or not installed\s*$', re.M)
 _SYNC_RE = re.compile(r"Failed to synchronize cache for repo '([^']+)'")
 _VERSION_OUTPUT_RE = re.compile(r'tdnf:?\s+(?:version\s+)?(\d+(?:\.\d+)*)')
+# Architectures a package spec may end with (`htop.noarch`, `docker-compose-2.20.2-1.ph5.x86_64`),
+# as tdnf and rpm read them.
+ARCHES = ('noarch', 'x86_64', 'aarch64', 'i686', 'i586', 'i386', 'armv7hl', 'ppc64le', 's390x')
+_ARCH_SUFFIX_RE = re.compile(r'\.(%s)$' % '|'.join(re.escape(arch) for arch in ARCHES))
 
 
 class SpecError(ValueError):
@@ -178,10 +182,18 @@ def parse_spec(raw):
         raise SpecError('package names must be strings, got %r' % (raw,))
     text = raw.strip()
     if text == '*':
-        return Spec(raw=text, name='*', epoch=None, version=None, release=None)
+        return Spec(raw=text, name='*', epoch=None, version=None, release=None, arch=None)
     if not text or text.startswith('-') or not _SPEC_RE.match(text.replace(':', '')) or text.count(':') > 1:
         raise SpecError('invalid package name %r: expected NAME, NAME-VERSION or NAME-VERSION-RELEASE' % (raw,))
-    parts = text.split('-')
+    # A trailing `.ARCH` names the architecture, as for tdnf and rpm (`htop.noarch`).
+    arch = None
+    match = _ARCH_SUFFIX_RE.search(text)
+    if match and match.start() > 0:
+        arch = match.group(1)
+        text_without_arch = text[:match.start()]
+    else:
+        text_without_arch = text
+    parts = text_without_arch.split('-')
     cut = len(parts)
     # The version starts at the first part (after the first) that looks like a version, and
     # at most two parts (version, release) may follow the name.
@@ -203,22 +215,26 @@ def parse_spec(raw):
             release = tail[1]
             if ':' in release:
                 raise SpecError('invalid package name %r: an epoch belongs to the version' % (raw,))
-    return Spec(raw=text, name=name, epoch=epoch, version=version, release=release)
+    return Spec(raw=text, name=name, epoch=epoch, version=version, release=release, arch=arch)
 
 
-def format_spec(name, version=None, release=None, epoch=None):
+def format_spec(name, version=None, release=None, epoch=None, arch=None):
     """Inverse of parse_spec (used by the property test and in messages)."""
     text = name
     if version is not None:
         text += '-' + ('%s:' % epoch if epoch is not None else '') + version
         if release is not None:
             text += '-' + release
+    if arch is not None:
+        text += '.' + arch
     return text
 
 
 def spec_matches(spec, package):
     """Does an installed package satisfy a requested spec?"""
     if spec.name != package.name:
+        return False
+    if spec.arch is not None and spec.arch != package.arch:
         return False
     if spec.version is None:
         return True
@@ -320,16 +336,26 @@ def rpm_query_failed(rc, stdout, stderr, names):
 
 
 def parse_tdnf_error(rc, stdout, stderr):
-    """The real tdnf error number and message (the exit code is that number cut to 8 bits)."""
-    match = _ERROR_RE.search(stderr or '')
-    if match:
-        return TdnfError(int(match.group(1)), match.group(2).strip())
+    """The real error number and message of the tdnf command (its exit code is that number cut to
+    8 bits).
+
+    tdnf also prints an `Error(N)` line for every repository it could not read, including those it
+    then skips (skip_if_unavailable) before failing for another reason, such as 1011 for a package
+    that is in none of the repositories left. The command's own error is the one of its JSON output
+    (-j), else its last `Error(N)` line; of those, the one whose number matches the exit code wins.
+    """
+    found = []
     data = _load_json(stdout)
     if isinstance(data, dict) and 'Error' in data:
-        return TdnfError(int(data['Error']), str(data.get('ErrorMessage') or '').strip())
-    if rc:
-        return TdnfError(None, '')
-    return None
+        found.append(TdnfError(int(data['Error']), str(data.get('ErrorMessage') or '').strip()))
+    if not rc:
+        return found[0] if found else None
+    found.extend(TdnfError(int(number), message.strip())
+                 for number, message in reversed(_ERROR_RE.findall(stderr or '')))
+    for error in found:
+        if error.number % 256 == rc % 256:
+            return error
+    return found[0] if found else TdnfError(None, '')
 
 
 def parse_not_found(stderr):
@@ -566,14 +592,19 @@ def summary(transaction):
 def unreachable_repo_message(repos, error):
     names = ', '.join("'%s'" % repo for repo in repos)
     detail = ' (Error(%s): %s)' % (error.number, error.message) if error and error.number else ''
-    return ('tdnf could not read repository %s%s. Fix its baseurl, or skip it: add its repo id to '
-            'disablerepo for this task, or set skip_if_unavailable=1 in its .repo file in /etc/yum.repos.d.'
+    if len(repos) == 1:
+        return ('tdnf could not read repository %s%s. Fix its baseurl, or skip it: add its repo id to '
+                'disablerepo for this task, or set skip_if_unavailable=1 in its .repo file in /etc/yum.repos.d.'
+                % (names, detail))
+    return ('tdnf could not read repositories %s%s. Fix their baseurl, or skip them: add their repo ids to '
+            'disablerepo for this task, or set skip_if_unavailable=1 in their .repo files in /etc/yum.repos.d.'
             % (names, detail))
 
 
-def not_found_message(not_found, repo_hints):
+def not_found_message(not_found, repo_hints, skipped=()):
     """Message for packages tdnf cannot find; repo_hints maps a name to the disabled repo id that
-    has it."""
+    has it; skipped names the repositories tdnf could not read and skipped (skip_if_unavailable),
+    which may be where the package is."""
     hinted = ['%s (in disabled repository %s: add enablerepo: [%s])' % (name, repo_hints[name], repo_hints[name])
               for name in not_found if name in repo_hints]
     unknown = [name for name in not_found if name not in repo_hints]
@@ -582,4 +613,8 @@ def not_found_message(not_found, repo_hints):
         parts.append('no package matches %s in the enabled repositories' % ', '.join(unknown))
     if hinted:
         parts.append('; '.join(hinted))
-    return 'Nothing was installed: ' + '; '.join(parts) + '.'
+    message = 'Nothing was installed: ' + '; '.join(parts) + '.'
+    if skipped:
+        message += (' tdnf could not read and skipped (skip_if_unavailable) %s %s.'
+                    % ('repository' if len(skipped) == 1 else 'repositories', ', '.join("'%s'" % repo for repo in skipped)))
+    return message

@@ -36,6 +36,8 @@ options:
       - Packages, each a name, C(NAME-VERSION) or C(NAME-VERSION-RELEASE) (with an optional
         C(EPOCH:) before the version), for example V(nfs-utils) or V(docker-compose-2.20.2).
       - A dash-separated part that begins with a digit starts the version.
+      - Any of these may end with C(.ARCH), as for tdnf and rpm, for example V(htop.noarch) or
+        V(docker-compose-2.20.2-1.ph5.noarch).
       - V(*) upgrades every installed package; only with O(state=latest).
     type: list
     elements: str
@@ -88,6 +90,11 @@ options:
       - With O(state=latest), only apply updates that fix security issues (C(--security)).
       - Named packages must be installed already (use O(state=present) first); with O(name=*) every
         installed package is considered.
+      - With named packages, only their security updates are applied (and what those need). tdnf
+        itself ignores package names with C(--security) and would apply every security update, so
+        with tdnf 3.3 and later the module reads all security updates from a dry run and upgrades
+        the named packages to exactly those versions.
+      - With tdnf 3.1 the names and C(--security) are passed to tdnf as they are.
       - With tdnf 3.1, check mode predicts every available update, not only the security ones.
     type: bool
     default: false
@@ -241,6 +248,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._tdnf import (
     empty_transaction,
     has_json,
     installed_for_absent,
+    nevra,
     not_found_message,
     parse_json_preview,
     parse_list_text,
@@ -306,12 +314,14 @@ class Tdnf(object):
         """Turn a failed tdnf call into an actionable message."""
         error = parse_tdnf_error(rc, out, err)
         unreachable = parse_unreachable_repos(err)
-        if unreachable:
-            self.fail(unreachable_repo_message(unreachable, error), argv, rc, out, err, error)
         not_found = parse_not_found(err)
+        # Unknown packages first: tdnf also names the repositories it could not read and skipped
+        # (skip_if_unavailable) before it found no match; those are a hint, not the failure.
         if error and error.number == ERROR_NO_MATCHING_PACKAGES and not_found and self.state != 'absent':
             hints = self.find_in_disabled_repos(not_found)
-            self.fail(not_found_message(not_found, hints), argv, rc, out, err, error)
+            self.fail(not_found_message(not_found, hints, unreachable), argv, rc, out, err, error)
+        if unreachable:
+            self.fail(unreachable_repo_message(unreachable, error), argv, rc, out, err, error)
         number = error.number if error and error.number is not None else 'unknown'
         message = error.message if error and error.message else (err or out).strip()
         self.fail('tdnf failed to %s: Error(%s): %s' % (action, number, message), argv, rc, out, err, error)
@@ -389,6 +399,20 @@ class Tdnf(object):
         if rc != 0:
             self.tdnf_failed(argv, rc, out, err, 'resolve the transaction')
         return parse_json_preview(out)
+
+    def security_targets(self, specs):
+        """The security updates of the named packages, as exact NEVRAs (tdnf 3.3+).
+
+        With --security, tdnf ignores the names given to `upgrade` (and `install`) and applies every
+        security update of the host (seen with tdnf 3.6.0 in the lab, tests/integration/tdnf/). So
+        the module asks tdnf for all security updates, keeps those of the named packages, and then
+        upgrades exactly those versions without --security.
+        """
+        everything = self.preview('upgrade', [])
+        targets = [nevra(pkg) for pkg in everything.upgrade
+                   if any(spec.name == pkg.name and spec.arch in (None, pkg.arch) for spec in specs)]
+        self.options['security'] = False
+        return targets
 
     def predict_without_json(self, specs, installed):
         """tdnf 3.1: decide from the rpm query and `tdnf list available`."""
@@ -487,6 +511,10 @@ class Tdnf(object):
         self.detect_version()
 
         if self.json:
+            if params['security'] and not wildcard:
+                names = self.security_targets(specs)
+                if not names:
+                    return self.result(empty_transaction(), installed, False, 'nothing to do')
             transaction = self.preview(command, names)
         else:
             if wildcard:

@@ -9,7 +9,7 @@ import json
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
@@ -65,6 +65,33 @@ def test_rpmvercmp(left, right, expected):
 def test_parse_spec(raw, expected):
     spec = t.parse_spec(raw)
     assert (spec.name, spec.epoch, spec.version, spec.release) == expected
+    assert spec.arch is None
+
+
+@pytest.mark.parametrize("raw,expected", [
+    # tdnf and rpm read a trailing .ARCH (seen with tdnf 3.6.0 and rpm 4.20 in the lab).
+    ("htop.noarch", ("htop", None, None, None, "noarch")),
+    ("docker-compose-2.20.2-1.ph5.noarch", ("docker-compose", None, "2.20.2", "1.ph5", "noarch")),
+    ("docker-compose-2.20.2.x86_64", ("docker-compose", None, "2.20.2", None, "x86_64")),
+    ("docker-compose-1:2.20.2-1.ph5.aarch64", ("docker-compose", "1", "2.20.2", "1.ph5", "aarch64")),
+    # Not an architecture: part of the name or release.
+    ("python3-ruamel.yaml", ("python3-ruamel.yaml", None, None, None, None)),
+    ("foo-1.0-1.ph5", ("foo", None, "1.0", "1.ph5", None)),
+])
+def test_parse_spec_with_an_arch(raw, expected):
+    spec = t.parse_spec(raw)
+    assert (spec.name, spec.epoch, spec.version, spec.release, spec.arch) == expected
+    assert spec.raw == raw
+    assert t.format_spec(spec.name, spec.version, spec.release, spec.epoch, spec.arch) == raw
+
+
+def test_an_arch_decides_what_matches():
+    installed = {"htop": [t.Package("htop", "0", "3.2.2", "1.ph5", "noarch", "@System")]}
+    for raw in ("htop.noarch", "htop-3.2.2.noarch", "htop-3.2.2-1.ph5.noarch"):
+        assert [s.raw for s in t.installed_for_absent([t.parse_spec(raw)], installed)] == [raw]
+        assert t.unsatisfied_present([t.parse_spec(raw)], installed) == []
+    assert t.installed_for_absent([t.parse_spec("htop.x86_64")], installed) == []
+    assert t.query_names([t.parse_spec("htop.noarch"), t.parse_spec("htop")]) == ["htop"]
 
 
 @pytest.mark.parametrize("raw", ["", "-y", "--nogpgcheck", "a b", "foo;rm", "x:y", "pkg-1:2:3"])
@@ -91,6 +118,7 @@ def test_parse_spec_roundtrip(name, version, release, epoch, with_release):
         epoch = None
     release = release if (version is not None and with_release) else None
     raw = t.format_spec(name, version, release, epoch)
+    assume(not t._ARCH_SUFFIX_RE.search(raw))  # a trailing .noarch etc. is an architecture
     spec = t.parse_spec(raw)
     assert (spec.name, spec.version, spec.release, spec.epoch) == (name, version, release, epoch)
     assert spec.raw == raw
@@ -253,7 +281,41 @@ def test_diff_lines():
 def test_messages():
     message = t.not_found_message(["wget", "no-such-package"], {"wget": "photon-extras"})
     assert "no-such-package" in message and "enablerepo: [photon-extras]" in message
+    assert "skip_if_unavailable" not in message
+    skipped = t.not_found_message(["nfs-utils"], {}, ["Photon 4.0", "Photon 4.0 Updates"])
+    assert "no package matches nfs-utils" in skipped
+    assert "could not read and skipped (skip_if_unavailable) repositories 'Photon 4.0', 'Photon 4.0 Updates'." in skipped
+    assert "skipped (skip_if_unavailable) repository 'A'." in t.not_found_message(["x"], {}, ["A"])
     assert t.summary(t.empty_transaction()) == "nothing to do"
+    one = t.unreachable_repo_message(["A"], t.TdnfError(1238, "Could not read a file:// file"))
+    two = t.unreachable_repo_message(["A", "B"], None)
+    assert one.startswith("tdnf could not read repository 'A' (Error(1238)") and "its repo id" in one
+    assert two.startswith("tdnf could not read repositories 'A', 'B'. ") and "their repo ids" in two
+
+
+# What tdnf 3.6.0 printed in the lab (tests/integration/tdnf/) for an unknown package while its
+# repositories (skip_if_unavailable=True) could not be read: one Error(1238) per skipped repository,
+# then the command's own error, 1011 (exit code 243).
+_SKIPPED_ERR = ("Error(1238) : Could not read a file:// file\n"
+                "Error: Failed to synchronize cache for repo 'VMware Photon Linux 4.0 (x86_64)'\n"
+                "Error(1238) : Could not read a file:// file\n"
+                "Error: Failed to synchronize cache for repo 'VMware Photon Linux 4.0 (x86_64) Updates'\n"
+                "nfs-utils package not found or not installed\n")
+
+
+def test_the_commands_own_error_wins_over_skipped_repositories():
+    json_run = t.parse_tdnf_error(243, '{"Error":1011,"ErrorMessage":"No matching packages"}', _SKIPPED_ERR)
+    assert json_run == t.TdnfError(1011, "No matching packages")
+    text_run = t.parse_tdnf_error(243, "", _SKIPPED_ERR + "Error(1011) : No matching packages\n")
+    assert text_run == t.TdnfError(1011, "No matching packages")
+    # The repositories' read errors are still found, as the hint they are.
+    assert t.parse_unreachable_repos(_SKIPPED_ERR) == ["VMware Photon Linux 4.0 (x86_64)",
+                                                      "VMware Photon Linux 4.0 (x86_64) Updates"]
+    # A run that succeeded while skipping repositories has no error.
+    assert t.parse_tdnf_error(0, "", "Error(1238) : Could not read a file:// file\n") is None
+    # No number matches the exit code: the JSON one, else the last line.
+    assert t.parse_tdnf_error(1, "", "Error(1238) : a\nError(1011) : b\n") == t.TdnfError(1011, "b")
+    assert t.parse_tdnf_error(1, "", "") == t.TdnfError(None, "")
 
 
 def test_rpm_query_exit_codes(steps):
