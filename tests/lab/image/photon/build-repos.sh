@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs inside the builder tree (see ../build.sh): builds the lab's RPM repositories with rpmbuild
-# and createrepo_c from /build/photon (markers.txt, marker.spec, photon-release.spec) and writes
-# them to /build/out/repos.tar, laid out as Photon's repository URLs are
+# and createrepo_c from /build/photon (markers.txt, marker.spec, photon-release.spec,
+# updateinfo.xml) and writes them to /build/out/repos.tar, laid out as Photon's repository URLs are
 # (photon/RELEASEVER/photon_updates_RELEASEVER_BASEARCH/...), under /usr/share/homelab-lab/repos.
 set -eu
 releasever=5.0
@@ -45,6 +45,10 @@ grep -v '^#' /build/photon/markers.txt | while read -r repo name version release
 done
 
 for dir in "$repos"/*; do
-    createrepo_c --quiet "$dir"
+    createrepo_c --quiet --general-compress-type=gz "$dir"
 done
+# photon-updates carries advisories, as Photon's does: updateinfo.xml has a security advisory for
+# docker-compose 2.33.1, so that `tdnf --security` has an update to apply. (No XML comment in that
+# file: libsolv then fails to read it, "Solv - I/O error".)
+modifyrepo_c --compress-type=gz --mdtype=updateinfo /build/photon/updateinfo.xml "$(repo_dir photon-updates)/repodata"
 tar -C /build/repos -cf /build/out/repos.tar .
