@@ -5,19 +5,31 @@ validates the user-data with two real cloud-inits inside a lab host: its own 25.
 and Debian 12's 22.4.2 (the version Photon OS 3.0 ships), fetched with `apt-get download`, unpacked
 and run from PYTHONPATH. A deliberately broken document is shown to fail the same checks, so the
 checks themselves can fail.
+
+`cloud-init schema` has no schema for meta-data: the meta-data goes through the VMware datasource's
+own reading instead (DataSourceVMware._get_data of each version), encoded as homelab.photon.ova_import
+writes it, on both transports of the datasource: VMware Tools (the lab's stand-in for vmware-rpctool,
+tests/lab/vmtools/) and the VMX_GUESTINFO* variables.
 """
 
 import glob
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import pytest
 import yaml
 
+import guestboot  # tests/lab
 import labhost  # tests/lab
-from vmrole_helpers import run_playbook
+from vmrole_helpers import COLLECTIONS, run_playbook
+
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+from ansible_collections.homelab.photon.plugins.module_utils._ova import guestinfo_extra_config  # noqa: E402
 
 RENDER = """
 - name: Render the first-boot documents of homelab.photon.vm
@@ -54,7 +66,9 @@ CASES = {
              "vm_admin_password_hash": HASH,
              "vm_network": {"address": "192.168.0.235/24", "gateway": "192.168.0.1", "dns": ["192.168.0.100"],
                             "domains": ["home.lan"]}},
+    "keep-firstboot-data": {"vm_root_password_hash": HASH, "vm_firstboot_cleanup": False},
 }
+REDACT = ["userdata", "vendordata"]
 
 
 def render(tmp_path, overrides):
@@ -153,7 +167,11 @@ def test_rendered_userdata_passes_cloud_init_schema(tmp_path, schema_host, cloud
         assert "ssh_authorized_keys" not in root
 
     meta = yaml.safe_load(metadata)
-    assert meta == {"instance-id": "photon-1", "local-hostname": extravars.get("vm_hostname", "photon-1")}
+    expected = {"instance-id": "photon-1", "local-hostname": extravars.get("vm_hostname", "photon-1")}
+    if extravars.get("vm_firstboot_cleanup", True):
+        expected["redact"] = REDACT
+    assert meta == expected
+    assert HASH not in metadata
 
     if case == "full":
         assert doc["hostname"] == "photon-1" and doc["fqdn"] == "photon-1.home.lan"
@@ -178,3 +196,87 @@ def test_schema_check_catches_a_broken_document(schema_host, cloud_init_22):
         result = schema(schema_host, broken, "broken", command)
         assert result.returncode != 0, result.stdout
         assert "bootcmd" in result.stdout + result.stderr
+
+
+# Run inside the lab host with a cloud-init on its python3 path: the datasource's own reading of the
+# guestinfo (DataSourceVMware._get_data), its log on stderr, what it read as JSON on stdout.
+DATASOURCE_PROBE = r"""
+import json, logging, os, sys, tempfile
+from cloudinit import helpers, version
+from cloudinit.sources import DataSourceVMware as vmware
+# After the imports: cloud-init 22.4's log module resets the root logger when it is imported.
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s[%(levelname)s]: %(message)s", force=True)
+work = tempfile.mkdtemp()
+ds = vmware.DataSourceVMware({}, None, helpers.Paths({"cloud_dir": work + "/lib", "run_dir": work + "/run"}))
+found = ds._get_data()
+userdata = ds.userdata_raw.decode() if isinstance(ds.userdata_raw, bytes) else ds.userdata_raw
+print(json.dumps({"version": version.version_string(), "found": found, "method": ds.data_access_method,
+                  "metadata": ds.metadata, "userdata": userdata,
+                  "env_userdata_left": os.environ.get("VMX_GUESTINFO_USERDATA", "") != ""}))
+"""
+
+# cloud-init 22.4's DataSourceVMware imports netifaces at the top; the lab host (Debian 13) has no
+# netifaces for its python3. Only the datasource's setup() uses it (the host's addresses), which
+# the probe does not call, so an empty module stands in for the import.
+NETIFACES_STUB = "# Lab stand-in: imported by cloud-init 22.4's DataSourceVMware, used only by setup().\n"
+
+
+@pytest.fixture(scope="module")
+def datasource_runners(schema_host, cloud_init_22):
+    """argv prefixes that run a Python snippet with cloud-init 25.1 (the host's) and 22.4.2."""
+    guestboot.install_vmtools(schema_host)
+    schema_host.exec("sh", "-c", "mkdir -p /opt/ci22-stubs && cat > /opt/ci22-stubs/netifaces.py", input=NETIFACES_STUB)
+    return {"25.1": ["python3", "-c", DATASOURCE_PROBE],
+            "22.4.2": ["env", "PYTHONPATH=/opt/ci22:/opt/ci22-stubs", "python3", "-c", DATASOURCE_PROBE]}
+
+
+def probe(host, argv, transport, keys):
+    """The datasource's reading of `keys` on `transport`: (what it read, its log)."""
+    if transport == "vmware-tools":
+        env = {"PATH": guestboot.VMTOOLS_BIN + ":" + guestboot.HOST_PATH}
+    else:
+        env = guestboot.guestinfo_env(keys)
+    result = host.exec(*argv, env=env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout), result.stderr
+
+
+@pytest.mark.parametrize("transport", ["vmware-tools", "envvar"])
+@pytest.mark.parametrize("version", ["22.4.2", "25.1"])
+def test_metadata_asks_the_vmware_datasource_to_redact(tmp_path, schema_host, datasource_runners, version, transport):
+    """Both cloud-init versions read the role's meta-data and user-data as ova_import encodes them, and take
+    the meta-data's `redact` list. On the VMware Tools transport they overwrite the listed keys with "---" (and
+    their .encoding with " ") through vmware-rpctool; a later read finds no user-data. On the VMX_GUESTINFO*
+    transport nothing is redacted: the datasource redacts only on the guestinfo transport (redact_keys), and a
+    process cannot change the environment it was started with anyway."""
+    extravars, userdata, metadata, dummy = render(tmp_path, CASES["full"])
+    keys = dict(guestinfo_extra_config({}, {"metadata": metadata, "userdata": userdata}))
+    assert set(keys) == {"guestinfo.metadata", "guestinfo.metadata.encoding", "guestinfo.userdata",
+                         "guestinfo.userdata.encoding"}
+    if transport == "vmware-tools":
+        guestboot.load_guestinfo(schema_host, keys)
+    read, log = probe(schema_host, datasource_runners[version], transport, keys)
+
+    assert read["version"].startswith(version), read["version"]
+    assert read["found"] is True
+    assert read["method"] == ("guestinfo" if transport == "vmware-tools" else "envvar")
+    assert read["metadata"] == {"instance-id": "photon-1", "local-hostname": "photon-1.home.lan", "redact": REDACT}
+    assert read["userdata"] == userdata
+    if transport == "envvar":
+        assert "clearing" not in log, log
+        assert read["env_userdata_left"] is True
+        return
+    for key in ("guestinfo.userdata", "guestinfo.userdata.encoding", "guestinfo.vendordata",
+                "guestinfo.vendordata.encoding"):
+        assert "clearing %s" % key in log, log
+    assert guestboot.guestinfo_calls(schema_host)[-4:] == [
+        "info-set guestinfo.userdata ---", "info-set guestinfo.userdata.encoding  ",
+        "info-set guestinfo.vendordata ---", "info-set guestinfo.vendordata.encoding  "]
+    store = guestboot.read_guestinfo(schema_host)
+    assert store["guestinfo.userdata"] == "---" and store["guestinfo.userdata.encoding"] == " "
+    assert store["guestinfo.metadata"] == keys["guestinfo.metadata"]  # the meta-data stays
+    assert HASH not in json.dumps(store)
+    # What the next read (a later boot) gets: the same instance, no user-data.
+    again, dummy = probe(schema_host, datasource_runners[version], transport, keys)
+    assert again["found"] is True and again["metadata"]["instance-id"] == "photon-1"
+    assert again["userdata"] is None
