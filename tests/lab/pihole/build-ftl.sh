@@ -18,8 +18,10 @@ tar -xzf "$src/mbedtls-v3.6.5.tar.gz"
 tar -xzf "$src/mbedtls-framework-4579964.tar.gz"   # unpacks to mbedtls/framework/
 cfg=mbedtls/include/mbedtls/mbedtls_config.h
 sed -i -e 's|^//\(#define MBEDTLS_THREADING_C\)$|\1|' -e 's|^//\(#define MBEDTLS_THREADING_PTHREAD\)$|\1|' "$cfg"
-grep -qx '#define MBEDTLS_THREADING_C' "$cfg" && grep -qx '#define MBEDTLS_THREADING_PTHREAD' "$cfg" || {
-    echo "ftl-build: could not turn on MBEDTLS_THREADING_C/PTHREAD in $cfg" >&2; exit 1; }
+if ! grep -qx '#define MBEDTLS_THREADING_C' "$cfg" || ! grep -qx '#define MBEDTLS_THREADING_PTHREAD' "$cfg"; then
+    echo "ftl-build: could not turn on MBEDTLS_THREADING_C/PTHREAD in $cfg" >&2
+    exit 1
+fi
 cmake -S mbedtls -B mbedtls/build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
     -DENABLE_TESTING=OFF -DENABLE_PROGRAMS=OFF -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
     -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null

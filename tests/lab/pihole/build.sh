@@ -47,13 +47,16 @@ ref_repository() { # IMAGE -> its repository as RepoDigests spell it (docker.io/
     ref=${ref#index.docker.io/}
     echo "${ref#library/}"
 }
-image_present() {
-    local label digests
+image_present() { # [quiet]
+    local label digests quiet=${1:-}
     label=$(docker image inspect -f "{{index .Config.Labels \"$label_key\"}}" "$image" 2>/dev/null) || return 1
     if [ -n "$label" ] && [ "$label" != "<no value>" ]; then
         # Ours: good only when built from this very recipe.
-        [ "$label" = "$hash" ] && { say "$image is built from the current recipe ($hash)"; return 0; }
-        say "$image was built from another recipe ($label, now $hash): rebuilding"
+        if [ "$label" = "$hash" ]; then
+            say "$image is built from the current recipe ($hash)"
+            return 0
+        fi
+        [ -n "$quiet" ] || say "$image was built from another recipe ($label, now $hash): rebuilding"
         return 1
     fi
     # Not ours: accepted when a registry gave it, i.e. it has a digest of IMAGE's own repository.
@@ -64,7 +67,7 @@ image_present() {
         say "$image was pulled from a registry"
         return 0
     fi
-    say "$image exists but is neither this recipe's build nor pulled from a registry: replacing it"
+    [ -n "$quiet" ] || say "$image exists but is neither this recipe's build nor pulled from a registry: replacing it"
     return 1
 }
 if image_present; then
@@ -85,6 +88,7 @@ else
 fi
 
 # --- 3. From source -----------------------------------------------------------------------------
+case "$image" in *@*) die "$image names a digest: only a registry can give it (no registry answered)" ;; esac
 sources=${HOMELAB_SOURCES:-$repo_root/../shared/sources}
 [ -d "$sources" ] || die "cannot get $image: not pulled from a registry, and there is no sources directory $sources.
 Either run where a registry serves pihole/pihole (docker pull $image), or provide the pinned upstream
@@ -136,7 +140,7 @@ mkdir -p "$cache/logs"
 # One build at a time (lab-up and a test may ask together); the winner's image serves both.
 exec 9>"$cache/lock"
 flock 9
-if image_present; then
+if image_present quiet; then
     echo "$image"
     exit 0
 fi
@@ -194,7 +198,9 @@ base_tree() { # NAME PACKAGES_FILE -> prints the tarball's path
 read -r ftl_commit ftl_date < <(tar_commit "$sources/FTL-v6.3.3-nosqlite.tar.gz") || true
 read -r web_commit web_date < <(tar_commit "$sources/web-$web_tag.tar.gz") || true
 read -r core_commit core_date < <(tar_commit "$sources/pi-hole-$core_tag.tar.gz") || true
-[ -n "$ftl_commit" ] && [ -n "$web_commit" ] && [ -n "$core_commit" ] || die "a source tarball names no commit (not a git archive?)"
+if [ -z "$ftl_commit" ] || [ -z "$web_commit" ] || [ -z "$core_commit" ]; then
+    die "a source tarball names no commit (not a git archive?)"
+fi
 ftl_env=(GIT_BRANCH=master "GIT_HASH=${ftl_commit:0:8}" GIT_VERSION=v6.3.3 GIT_TAG=v6.3.3 "GIT_DATE=$ftl_date"
          "JOBS=${HOMELAB_PIHOLE_JOBS:-2}")
 asm_env=("PIHOLE_DOCKER_TAG=$docker_tag" "WEB_TAG=$web_tag" "WEB_COMMIT=$web_commit" "WEB_DATE=$web_date"
@@ -204,7 +210,10 @@ builder_key=$( (echo "$suite"; cat "$here/builder-packages.txt") | key_of)
 runtime_key=$( (echo "$suite"; cat "$here/runtime-packages.txt") | key_of)
 ftl_key=$( (echo "$builder_key"; cat "$here/build-ftl.sh"; grep -v -e ' web-' -e ' pi-hole-' -e ' docker-pi-hole-' \
     "$here/sources.sha256"; printf '%s\n' "${ftl_env[@]}" | grep -v '^JOBS=') | key_of)
-rootfs_key=$( (echo "$runtime_key $ftl_key"; cat "$here/assemble.sh" "$here/sources.sha256"; printf '%s\n' "${asm_env[@]}") | key_of)
+# The tree also depends on how this script packs it: build.sh is part of its key (an edit here costs
+# a re-assembly, seconds), not of FTL's.
+rootfs_key=$( (echo "$runtime_key $ftl_key"; cat "$here/assemble.sh" "$here/build.sh" "$here/sources.sha256"
+               printf '%s\n' "${asm_env[@]}") | key_of)
 ftl_bin="$cache/pihole-FTL-$ftl_key"
 rootfs="$cache/rootfs-$rootfs_key.tar"
 
@@ -266,9 +275,12 @@ mkdir -p "$ctx"
 ln "$rootfs" "$ctx/rootfs.tar" 2>/dev/null || cp "$rootfs" "$ctx/rootfs.tar"
 tar -xzf "$sources/docker-pi-hole-$docker_tag.tar.gz" -O docker-pi-hole/src/Dockerfile >"$work/upstream.Dockerfile"
 upstream_lines=$(grep -E '^(ENV|EXPOSE|HEALTHCHECK|ENTRYPOINT|CMD|WORKDIR|USER|VOLUME|STOPSIGNAL) ' "$work/upstream.Dockerfile")
-grep -q '^HEALTHCHECK ' <<<"$upstream_lines" && grep -q '^ENTRYPOINT ' <<<"$upstream_lines" ||
+if ! grep -q '^HEALTHCHECK ' <<<"$upstream_lines" || ! grep -q '^ENTRYPOINT ' <<<"$upstream_lines"; then
     die "docker-pi-hole's Dockerfile has no HEALTHCHECK or ENTRYPOINT line: the recipe needs a look"
-! grep -q '^ENV .*\$' <<<"$upstream_lines" || die "docker-pi-hole's Dockerfile sets ENV from build arguments: the recipe needs a look"
+fi
+if grep -q '^ENV .*\$' <<<"$upstream_lines"; then
+    die "docker-pi-hole's Dockerfile sets ENV from build arguments: the recipe needs a look"
+fi
 {
     echo "FROM scratch"
     echo "ADD rootfs.tar /"
@@ -277,7 +289,7 @@ grep -q '^HEALTHCHECK ' <<<"$upstream_lines" && grep -q '^ENTRYPOINT ' <<<"$upst
     echo "# docker-pi-hole $docker_tag src/Dockerfile:"
     echo "$upstream_lines"
 } >"$ctx/Dockerfile"
-docker build -q --iidfile "$work/iid" \
+docker build -q --force-rm --iidfile "$work/iid" \
     --label "$label_key=$hash" \
     --label "$builder_label" \
     --label "org.opencontainers.image.title=Pi-hole (lab build from source)" \
