@@ -589,16 +589,21 @@ def summary(transaction):
     return ', '.join(parts) if parts else 'nothing to do'
 
 
-def unreachable_repo_message(repos, error):
-    names = ', '.join("'%s'" % repo for repo in repos)
+def unreachable_repo_message(repos, error, repo_ids=None):
+    """Message for repositories tdnf could not read. tdnf names them by their *names*; repo_ids maps
+    a name to its repo id (from `repolist all`), which is what disablerepo takes."""
+    repo_ids = repo_ids or {}
+    labels = ', '.join("'%s' (repo id %s)" % (repo, repo_ids[repo]) if repo in repo_ids else "'%s'" % repo
+                       for repo in repos)
     detail = ' (Error(%s): %s)' % (error.number, error.message) if error and error.number else ''
-    if len(repos) == 1:
-        return ('tdnf could not read repository %s%s. Fix its baseurl, or skip it: add its repo id to '
-                'disablerepo for this task, or set skip_if_unavailable=1 in its .repo file in /etc/yum.repos.d.'
-                % (names, detail))
-    return ('tdnf could not read repositories %s%s. Fix their baseurl, or skip them: add their repo ids to '
-            'disablerepo for this task, or set skip_if_unavailable=1 in their .repo files in /etc/yum.repos.d.'
-            % (names, detail))
+    one = len(repos) == 1
+    if all(repo in repo_ids for repo in repos):
+        skip = 'add disablerepo: [%s] to this task' % ', '.join(repo_ids[repo] for repo in repos)
+    else:
+        skip = 'add %s to disablerepo for this task' % ('its repo id' if one else 'their repo ids')
+    return ('tdnf could not read %s %s%s. Fix %s baseurl, or skip %s: %s, or set skip_if_unavailable=1 in %s '
+            'in /etc/yum.repos.d.' % ('repository' if one else 'repositories', labels, detail, 'its' if one else 'their',
+                                      'it' if one else 'them', skip, 'its .repo file' if one else 'their .repo files'))
 
 
 def not_found_message(not_found, repo_hints, skipped=()):

@@ -321,10 +321,19 @@ class Tdnf(object):
             hints = self.find_in_disabled_repos(not_found)
             self.fail(not_found_message(not_found, hints, unreachable), argv, rc, out, err, error)
         if unreachable:
-            self.fail(unreachable_repo_message(unreachable, error), argv, rc, out, err, error)
+            self.fail(unreachable_repo_message(unreachable, error, self.repo_ids()), argv, rc, out, err, error)
         number = error.number if error and error.number is not None else 'unknown'
         message = error.message if error and error.message else (err or out).strip()
         self.fail('tdnf failed to %s: Error(%s): %s' % (action, number, message), argv, rc, out, err, error)
+
+    def repo_ids(self):
+        """{repository name: repo id} from `tdnf repolist all` (which reads no metadata, so it
+        works while a repository is unreachable); {} if that fails."""
+        rc, out, dummy = self.run(tdnf_argv(self.tdnf, ['repolist', 'all'], json_output=self.json))
+        if rc != 0:
+            return {}
+        repos = parse_repolist_json(out) if self.json else parse_repolist_text(out)
+        return dict((name, repo_id) for repo_id, name, dummy in repos)
 
     def find_in_disabled_repos(self, names):
         """For names tdnf could not find, ask once per name whether a disabled repository has it."""

@@ -289,8 +289,11 @@ def test_messages():
     assert t.summary(t.empty_transaction()) == "nothing to do"
     one = t.unreachable_repo_message(["A"], t.TdnfError(1238, "Could not read a file:// file"))
     two = t.unreachable_repo_message(["A", "B"], None)
-    assert one.startswith("tdnf could not read repository 'A' (Error(1238)") and "its repo id" in one
-    assert two.startswith("tdnf could not read repositories 'A', 'B'. ") and "their repo ids" in two
+    assert one.startswith("tdnf could not read repository 'A' (Error(1238)") and "add its repo id to disablerepo" in one
+    assert two.startswith("tdnf could not read repositories 'A', 'B'. ") and "add their repo ids to disablerepo" in two
+    named = t.unreachable_repo_message(["A", "B"], None, {"A": "a", "B": "b", "C": "c"})
+    assert named.startswith("tdnf could not read repositories 'A' (repo id a), 'B' (repo id b). Fix their baseurl")
+    assert "add disablerepo: [a, b] to this task" in named and "their .repo files" in named
 
 
 # What tdnf 3.6.0 printed in the lab (tests/integration/tdnf/) for an unknown package while its
