@@ -1,14 +1,16 @@
 """End to end: the role homelab.photon.vm, from the OVA download to an SSH-ready host.
 
-What is real: the role and homelab.photon.ova_import, ansible-playbook, the govmomi vSphere
-simulator (ESX mode) that receives the import and keeps the VM's extraConfig, the lab host's
-cloud-init 25.1 (VMware datasource), sshd, PAM and shadow.
+What is real: the role, homelab.photon.ova_import and homelab.photon.vm_guestinfo,
+ansible-playbook, the govmomi vSphere simulator (ESX mode) that receives the import and keeps the
+VM's extraConfig, the lab host's cloud-init 25.1 (VMware datasource), sshd, PAM and shadow.
 Stand-ins: the generated OVA (tests/lab/ova.py) stands in for Photon's OVA, the lab host (a
 Debian 13 systemd container, root's password `changeme` and EXPIRED as in the OVA) stands in for
 the VM's guest, and the test plays the hypervisor's part between the two: it reads the guestinfo
-keys the import wrote into the VM's extraConfig and hands them to cloud-init as VMX_GUESTINFO_*
-variables, stage by stage (the simulator runs no guest and reports no IP, so the role waits on
-the static address, which is the lab host's own).
+keys the import wrote into the VM's extraConfig and hands them to cloud-init, stage by stage
+(the simulator runs no guest and reports no IP, so the role waits on the static address, which is
+the lab host's own). The static case hands them over as VMware Tools does (the lab's stand-in for
+vmware-rpctool, tests/lab/vmtools/), so cloud-init's own redaction runs; the other case as
+VMX_GUESTINFO_* variables, where cloud-init redacts nothing.
 """
 
 import hashlib
@@ -19,10 +21,12 @@ import subprocess
 import time
 
 import pytest
+import yaml
+from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 import ova  # tests/lab/ova.py (on sys.path through tests/integration/vsphere/conftest.py)
-from guestboot import decode_guestinfo, guestinfo, run_cloud_init  # tests/lab
+from guestboot import decode_guestinfo, guestinfo, read_guestinfo, run_cloud_init  # tests/lab
 from vmrole_helpers import OvaServer, ansible_env, connect, find_vms, playbook_argv, run_playbook, vsphere
 
 GROUP = "photon_lab"
@@ -119,6 +123,29 @@ def recap(stdout, host):
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
 
 
+def task_status(stdout, task):
+    """The first result word (ok, changed, skipping, fatal) printed for the task whose name contains `task`."""
+    match = re.search(r"^TASK \[[^\]]*%s[^\]]*\] \**\n(?:.*\n)*?(ok|changed|skipping|fatal):" % re.escape(task),
+                      stdout, re.M)
+    assert match, "no task %r in:\n%s" % (task, stdout)
+    return match.group(1)
+
+
+REMOVE_TASK = "Remove the first-boot user-data and vendor-data from the VM's guestinfo"
+FIRSTBOOT_KEYS = ("guestinfo.userdata", "guestinfo.userdata.encoding")
+
+
+def secrets_on_disk(host, secret):
+    """Files of cloud-init (and its logs) on the guest that hold `secret`, with their mode and owner."""
+    found = host.exec("grep", "-rlF", "--", secret, "/var/lib/cloud", "/run/cloud-init", "/var/log", check=False)
+    files = sorted(found.stdout.split())
+    return {f: host.exec("stat", "-c", "%a %U", f).stdout.strip() for f in files}
+
+
+def metadata_of(keys):
+    return yaml.safe_load(decode_guestinfo(keys, "metadata"))
+
+
 def wait_for_guestinfo(si, proc, name, timeout=300):
     """The role imports and powers on; meanwhile poll the simulator for the VM's guestinfo."""
     deadline = time.monotonic() + timeout
@@ -149,11 +176,21 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
 
     extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, host.ip, vm_name=name)
     password_hash = ""
+    # The static case boots through the VMware Tools transport (cloud-init redacts), the other through
+    # VMX_GUESTINFO* variables (cloud-init cannot redact): the role removes the keys in vSphere on both.
+    transport = "vmware-tools" if address_from == "static" else "envvar"
+    if address_from == "static":
+        # A sudo admin with a password hash: the static case's user-data carries a hash too.
+        admin_hash = subprocess.run(["openssl", "passwd", "-6", "-salt", "homelabops", "ops-secret"],
+                                    check=True, capture_output=True, text=True).stdout.strip()
+        extravars.update(vm_admin_user="ops", vm_admin_password_hash=admin_hash)
+        secret = admin_hash
     if address_from == "tools":
         # Also root's password from a hash: chpasswd runs on the root whose expiry bootcmd cleared.
         password_hash = subprocess.run(["openssl", "passwd", "-6", "-salt", "homelabvm", "not-changeme"],
                                        check=True, capture_output=True, text=True).stdout.strip()
         extravars.update(vm_network={}, vm_wait_for_ip_timeout=120, vm_root_password_hash=password_hash)
+        secret = password_hash
     if address_from == "static":
         # Check mode first: nothing downloaded, nothing imported, and it says what a real run does.
         dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check_mode=True)
@@ -175,17 +212,44 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     assert keys["guestinfo.metadata.encoding"] == "gzip+base64"
     userdata = decode_guestinfo(keys, "userdata")
     assert userdata.startswith("#cloud-config\n") and ssh_keypair[1] in userdata
-    assert "local-hostname: \"%s\"" % HOSTNAME in decode_guestinfo(keys, "metadata")
+    assert secret in userdata
+    assert metadata_of(keys) == {"instance-id": name, "local-hostname": HOSTNAME, "redact": ["userdata", "vendordata"]}
 
     # The guest's first boot: the real cloud-init on those keys, stage by stage.
-    run_cloud_init(host, keys)
+    run_cloud_init(host, keys, transport=transport)
     status = host.exec("cloud-init", "status", "--long", check=False).stdout
-    assert "DataSourceVMware [seed=envvar]" in status, status
+    seed = "guestinfo" if transport == "vmware-tools" else "envvar"
+    assert "DataSourceVMware [seed=%s]" % seed in status, status
+    cloud_init_log = host.exec("cat", "/var/log/cloud-init.log").stdout
+    if transport == "vmware-tools":
+        # cloud-init redacted what the meta-data lists, through VMware Tools: the guest reads "---" now.
+        assert "clearing guestinfo.userdata\n" in cloud_init_log and "clearing guestinfo.vendordata\n" in cloud_init_log
+        store = read_guestinfo(host)
+        assert store["guestinfo.userdata"] == "---" and store["guestinfo.userdata.encoding"] == " "
+        assert secret not in "".join(store.values())
+    else:
+        assert "clearing guestinfo" not in cloud_init_log  # nothing to redact in an environment
+    # What cloud-init keeps on the guest after the first boot: root-only files.
+    iid_dir = "/var/lib/cloud/instances/%s/" % name
+    assert secrets_on_disk(host, secret) == {
+        iid_dir + "cloud-config.txt": "600 root", iid_dir + "obj.pkl": "400 root",
+        iid_dir + "user-data.txt": "600 root", iid_dir + "user-data.txt.i": "600 root",
+        "/run/cloud-init/combined-cloud-config.json": "600 root"}
 
     out = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out
     first = recap(out, "localhost")
-    assert first["changed"] >= 2 and first["failed"] == 0, out  # download + import
+    assert first["changed"] >= 3 and first["failed"] == 0, out  # download + import + first-boot data removed
+    assert task_status(out, REMOVE_TASK) == "changed"
+
+    # vSphere no longer holds the user-data, nor the hash anywhere; the meta-data (no secret) stays.
+    vm = find_vms(si, name)[0]
+    left = guestinfo(vm)
+    assert sorted(left) == ["guestinfo.metadata", "guestinfo.metadata.encoding"], sorted(left)
+    assert metadata_of(left)["instance-id"] == name
+    for opt in vm.config.extraConfig:
+        assert secret not in str(opt.value), opt.key
+    assert secret not in decode_guestinfo(left, "metadata")
     assert served_ova["server"].requests == ["/photon-lab.ova"]
     assert os.path.exists(os.path.join(extravars["vm_ova_cache_dir"], "photon-lab.ova"))
 
@@ -211,11 +275,31 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
         assert "write_files" not in userdata
         assert "IP %s" % host.ip in out  # the role showed the address VMware Tools reported
 
-    # Second run: the VM is found, nothing is downloaded or imported again, the group is refilled.
+    if transport == "vmware-tools":
+        # A later boot, handed what the VM's guestinfo holds now (the meta-data alone): cloud-init
+        # reads the datasource again, finds the same instance, and nothing of the first boot runs
+        # again (same SSH host key, host name, root's key). The cached user-data is rewritten from
+        # the now empty user-data; that boot's obj.pkl and instance-data-sensitive.json still carry
+        # the old cloud-config (read at start from the instance's cloud-config.txt), the boot after
+        # it nothing at all.
+        booted = host.sh("cat /etc/ssh/ssh_host_ed25519_key.pub /var/lib/cloud/data/instance-id; hostname").stdout
+        run_cloud_init(host, left, transport=transport, boot="reboot")
+        assert host.sh("cat /etc/ssh/ssh_host_ed25519_key.pub /var/lib/cloud/data/instance-id; hostname").stdout == booted
+        reboot_log = host.exec("cat", "/var/log/cloud-init.log").stdout
+        assert "[local] init will now be targeting instance id: %s. new=False" % name in reboot_log
+        assert secrets_on_disk(host, secret) == {iid_dir + "obj.pkl": "400 root",
+                                                 "/run/cloud-init/instance-data-sensitive.json": "600 root"}
+        assert host.exec("wc", "-c", iid_dir + "user-data.txt").stdout.split()[0] == "0"
+        run_cloud_init(host, left, transport=transport, boot="reboot")
+        assert secrets_on_disk(host, secret) == {}
+
+    # Second run: the VM is found, nothing is downloaded or imported again, the group is refilled,
+    # and there is nothing left to remove.
     (tmp_path / "report.json").unlink()
     again = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
     assert again.returncode == 0, again.stdout + again.stderr
     assert recap(again.stdout, "localhost")["changed"] == 0, again.stdout
+    assert task_status(again.stdout, REMOVE_TASK) == "skipping"
     assert recap(again.stdout, name)["changed"] == 0, again.stdout
     assert served_ova["server"].requests == ["/photon-lab.ova"]
     assert len(find_vms(si, name)) == 1
@@ -225,10 +309,37 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     assert recap(dry.stdout, "localhost")["changed"] == 0, dry.stdout
     assert "already there" in dry.stdout
     assert json.loads((tmp_path / "report.json").read_text())["hostname"] == HOSTNAME
-    # No secret in the output of either run.
-    for text in (out, again.stdout):
+    outputs = [out, again.stdout, dry.stdout]
+
+    if address_from == "static":
+        # A VM that still holds its first-boot data (imported by an earlier version of the role, or a
+        # run without the login): check mode says the role would remove it, and changes nothing.
+        WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[
+            vim.option.OptionValue(key=k, value=keys[k]) for k in FIRSTBOOT_KEYS])))
+        dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check_mode=True)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert recap(dry.stdout, "localhost")["changed"] == 1, dry.stdout
+        assert task_status(dry.stdout, REMOVE_TASK) == "changed"
+        assert set(FIRSTBOOT_KEYS) <= set(guestinfo(vm))
+        # A host at the VM's address that did not boot from the VM's data keeps the role from removing it.
+        host.exec("sh", "-c", "cp /var/lib/cloud/data/instance-id /root/iid && echo other-instance > "
+                  "/var/lib/cloud/data/instance-id")
+        refused = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
+        assert refused.returncode != 0
+        assert "reports the cloud-init instance 'other-instance' (/var/lib/cloud/data/instance-id), not '%s'" % name \
+            in refused.stdout, refused.stdout
+        assert set(FIRSTBOOT_KEYS) <= set(guestinfo(vm))
+        host.exec("mv", "/root/iid", "/var/lib/cloud/data/instance-id")
+        fixed = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        assert recap(fixed.stdout, "localhost")["changed"] == 1, fixed.stdout
+        assert sorted(guestinfo(vm)) == ["guestinfo.metadata", "guestinfo.metadata.encoding"]
+        outputs += [dry.stdout, refused.stdout, fixed.stdout]
+
+    # No secret in the output of any run.
+    for text in outputs:
         assert sim.password not in text
-        assert not password_hash or password_hash not in text
+        assert secret not in text
 
 
 BAD_INPUTS = {
