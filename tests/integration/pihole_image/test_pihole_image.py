@@ -11,6 +11,8 @@
    forwards to the container itself, the names Pi-hole reaches for at start (gravity's list,
    the update checker) point at the container's loopback, FTL's upstream is 127.0.0.1#5353
    (which FTL ignores: no upstream at all), and its NTP client is off.
+4. A stand-in under the image's name (no label of this recipe, no RepoDigest) is replaced by the
+   lab's build, never taken for the official image.
 """
 
 import json
@@ -194,3 +196,20 @@ def test_image_carries_upstream_runtime_settings(pihole):
     if "homelab-photon.source" in labels:  # the lab's build (a pulled official image has no such label)
         assert labels.get("homelab-photon.builder") == "tests/lab/pihole"
         assert "built from" in labels["org.opencontainers.image.description"]
+
+
+def test_stand_in_under_the_name_is_replaced(pihole, throwaway_ref):
+    """An image under IMAGE's name that is neither this recipe's build nor pulled (no RepoDigest) is replaced."""
+    empty = subprocess.run(["tar", "-cf", "-", "-T", "/dev/null"], check=True, capture_output=True).stdout
+    subprocess.run(["docker", "import", "-", throwaway_ref], check=True, capture_output=True, input=empty)
+    real = json.loads(labhost.docker("image", "inspect", "-f", "{{json .Config.Labels}}", pihole["image"]).stdout) or {}
+
+    result = build(throwaway_ref, env={"HOMELAB_PIHOLE_PULL": "0"})
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "neither this recipe's build nor pulled" in result.stderr
+    assert result.stdout.strip().splitlines()[-1] == throwaway_ref
+    labels = json.loads(labhost.docker("image", "inspect", "-f", "{{json .Config.Labels}}", throwaway_ref).stdout)
+    assert labels["homelab-photon.builder"] == "tests/lab/pihole"
+    if "homelab-photon.source" in real:  # the role's image is the lab's build too: the same recipe made both
+        assert labels["homelab-photon.source"] == real["homelab-photon.source"]

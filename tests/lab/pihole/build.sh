@@ -152,11 +152,16 @@ cleanup() {
     local rc=$?
     [ -z "$bg_pid" ] || kill -- "-$bg_pid" 2>/dev/null || true
     wait 2>/dev/null || true
+    # A failed or interrupted run removes the image it built, unless it carries a tag (a build cache
+    # hit can give the very image some tag already names).
+    [ -n "$iid" ] || iid=$(cat "$work/iid" 2>/dev/null || true)
+    if [ "$rc" != 0 ] && [ -n "$iid" ] && [ "$(docker image inspect -f '{{len .RepoTags}}' "$iid" 2>/dev/null)" = 0 ]; then
+        docker rmi "$iid" >/dev/null 2>&1 || true
+    fi
     # Every chroot ran in its own mount namespace: nothing is mounted below $work any more, and
     # --one-file-system would refuse to cross into anything that were.
     rm -rf --one-file-system "$work"
     rm -f "$cache"/*.tmp
-    if [ "$rc" != 0 ] && [ -n "$iid" ]; then docker rmi "$iid" >/dev/null 2>&1 || true; fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -300,7 +305,6 @@ docker build -q --force-rm --iidfile "$work/iid" \
     tail -n 20 "$cache/logs/docker-build.log" >&2; die "docker build failed"; }
 iid=$(cat "$work/iid")
 docker tag "$iid" "$image"
-iid=""
 
 # Images this script built for older recipes are dead weight (only those with its label).
 docker images -q --no-trunc --filter "label=$builder_label" | sort -u | while read -r old; do
