@@ -280,3 +280,24 @@ def test_metadata_asks_the_vmware_datasource_to_redact(tmp_path, schema_host, da
     again, dummy = probe(schema_host, datasource_runners[version], transport, keys)
     assert again["found"] is True and again["metadata"]["instance-id"] == "photon-1"
     assert again["userdata"] is None
+
+
+def test_without_any_guestinfo_a_reboot_is_a_new_instance(tmp_path, lab_host_factory):
+    """Why the role keeps the meta-data in guestinfo: cloud-init reads the datasource again at every boot.
+    With the meta-data left (the role's removal) a reboot is the same instance; with nothing left it falls
+    back to the None datasource, a new instance: new SSH host keys, per-instance modules again."""
+    extravars, userdata, metadata, dummy = render(tmp_path, {})
+    keys = dict(guestinfo_extra_config({}, {"metadata": metadata, "userdata": userdata}))
+    host = lab_host_factory(prefix="vm-reboot", authorize=False)
+    state = "cat /etc/ssh/ssh_host_ed25519_key.pub /var/lib/cloud/data/instance-id"
+    guestboot.run_cloud_init(host, keys, transport="vmware-tools")
+    first = host.sh(state).stdout
+    assert first.splitlines()[-1] == "photon-1"
+    guestboot.run_cloud_init(host, {k: v for k, v in keys.items() if k.startswith("guestinfo.metadata")},
+                             transport="vmware-tools", boot="reboot")
+    assert host.sh(state).stdout == first
+    guestboot.run_cloud_init(host, {}, transport="vmware-tools", boot="reboot")
+    after = host.sh(state).stdout.splitlines()
+    assert after[-1] == "iid-datasource-none"
+    assert after[0] != first.splitlines()[0]  # the SSH host key was made again
+    assert "DataSourceNone" in host.exec("cloud-init", "status", "--long", check=False).stdout
