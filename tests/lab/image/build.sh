@@ -43,15 +43,18 @@ debian_image="$debian_repo:$debian_hash"
 photon_image="$photon_repo:$photon_hash"
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
-if have "$debian_image" && have "$photon_image"; then
-    echo "lab: images $photon_image and $debian_image are cached" >&2
-    echo "$photon_image"
-    exit 0
-fi
-
-# One build at a time (tests of several helpers may call lab-up at once).
+cached() {
+    if have "$debian_image" && have "$photon_image"; then
+        echo "lab: images $photon_image and $debian_image are cached" >&2
+        echo "$photon_image"
+        exit 0
+    fi
+}
+cached
+# One build at a time (several test runs may call lab-up at once); the first one builds.
 exec 9>"$cache/image-build.lock"
 flock 9
+cached
 
 # Run a command inside TREE with /proc mounted; the mount lives in a private mount namespace and
 # disappears with it, so no mount is ever left under the tree that is removed afterwards.
