@@ -89,7 +89,7 @@ class Photon:
         self.workdir = workdir
 
     def installed(self):
-        out = self.host.sh(PROBE.split("; echo ---")[0]).stdout
+        out = self.host.sh(PROBE.split("; echo ---", maxsplit=1)[0]).stdout
         return out.split()
 
     def reset(self, *packages):
@@ -280,8 +280,8 @@ def test_present_never_upgrades_and_latest_does(photon):
 
 def test_pinned_versions(photon):
     photon.reset("docker-compose-2.33.1-1.ph5")
-    pins = [{"name": [name]} for name in ("docker-compose-2.20.2", "docker-compose-2.20.2-1.ph5",
-                                           "docker-compose-0:2.20.2-1.ph5.noarch")]
+    pinned = ("docker-compose-2.20.2", "docker-compose-2.20.2-1.ph5", "docker-compose-0:2.20.2-1.ph5.noarch")
+    pins = [{"name": [name]} for name in pinned]
     up = {"name": ["docker-compose-2.33.1-1.ph5.noarch"]}
     check, down, *same, check_up, real_up, unknown = photon.run(
         ({"name": ["docker-compose-2.20.2"]}, "check"), {"name": ["docker-compose-2.20.2"]}, *pins,

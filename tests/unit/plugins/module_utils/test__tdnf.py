@@ -312,8 +312,8 @@ def test_the_commands_own_error_wins_over_skipped_repositories():
     text_run = t.parse_tdnf_error(243, "", _SKIPPED_ERR + "Error(1011) : No matching packages\n")
     assert text_run == t.TdnfError(1011, "No matching packages")
     # The repositories' read errors are still found, as the hint they are.
-    assert t.parse_unreachable_repos(_SKIPPED_ERR) == ["VMware Photon Linux 4.0 (x86_64)",
-                                                      "VMware Photon Linux 4.0 (x86_64) Updates"]
+    assert t.parse_unreachable_repos(_SKIPPED_ERR) == [
+        "VMware Photon Linux 4.0 (x86_64)", "VMware Photon Linux 4.0 (x86_64) Updates"]
     # A run that succeeded while skipping repositories has no error.
     assert t.parse_tdnf_error(0, "", "Error(1238) : Could not read a file:// file\n") is None
     # No number matches the exit code: the JSON one, else the last line.
