@@ -151,8 +151,8 @@ def find_vm(conn, name, datacenter):
         root = dcs[0]
     vms = [v for v in conn.objects(vim.VirtualMachine, root) if v.name == name]
     if not vms:
-        raise VsphereError("VM %r not found on %s%s" % (name, conn.hostname,
-                                                         " in datacenter %s" % datacenter if datacenter else ""))
+        where = " in datacenter %s" % datacenter if datacenter else ""
+        raise VsphereError("VM %r not found on %s%s" % (name, conn.hostname, where))
     if len(vms) > 1:
         raise VsphereError("%d VMs are named %r on %s: set datacenter" % (len(vms), name, conn.hostname))
     return vms[0]
