@@ -175,7 +175,7 @@ def test_real_image_answers_dns_web_and_api(pihole):
     assert status == 200
     session = json.loads(body)["session"]
     assert session["valid"] is True and session["sid"]
-    status, _ = http("POST", "http://%s/api/auth" % address, {"password": PASSWORD + "-wrong"})
+    status = http("POST", "http://%s/api/auth" % address, {"password": PASSWORD + "-wrong"})[0]
     assert status == 401
 
     versions = labhost.docker("exec", pihole["name"], "pihole", "-v").stdout

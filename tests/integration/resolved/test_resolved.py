@@ -33,7 +33,6 @@ BIND_ERROR = "address already in use"
 LAB_GATEWAY = "172.30.99.1"  # the lab network's gateway: reachable, serves no DNS
 
 
-
 class Runner:
     """Runs homelab.photon.resolved on the lab host with ansible-playbook over SSH."""
 

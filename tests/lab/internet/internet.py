@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab's small internet: DNS (53/udp, 53/tcp), HTTP (80) and HTTPS (443) in one program.
 
 It runs in the container `homelab-lab-internet` at a fixed address on the lab network (see

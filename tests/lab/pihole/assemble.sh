@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs INSIDE the bookworm runtime tree (chroot, started by build.sh): the steps of
 # docker-pi-hole's src/Dockerfile, on Debian instead of Alpine, from the pinned sources in $in.
 # Environment: PIHOLE_DOCKER_TAG, and <WEB|CORE>_<TAG|COMMIT|DATE> of the web and core trees.

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs INSIDE the bookworm builder tree (chroot, started by build.sh): compiles pihole-FTL from the
 # pinned sources in /build/src and leaves it in /build/out/pihole-FTL.
 # Bookworm's mbedtls (2.28) and nettle (3.8.1) are too old for FTL v6, so both are built static
