@@ -64,7 +64,8 @@ def selected(options, patterns):
 
 def describe(value):
     """What is shown of a value: its length only."""
-    return "(%d characters)" % len("" if value is None else str(value))
+    length = len("" if value is None else str(value))
+    return "(%d character%s)" % (length, "" if length == 1 else "s")
 
 
 def removal_diff(options, removed):

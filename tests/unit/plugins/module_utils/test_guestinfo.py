@@ -96,6 +96,7 @@ def test_diff_shows_lengths_never_values():
     assert diff["after"]["guestinfo.metadata.encoding"] == "(11 characters)"
     assert "govcsim" not in diff["before"]  # not a guestinfo key
     assert HASH not in repr(result) and "gzip+base64" not in repr(result)
+    assert g.describe("x") == "(1 character)" and g.describe(None) == "(0 characters)"
 
 
 def test_a_host_that_keeps_a_key_is_an_error():
