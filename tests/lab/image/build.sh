@@ -61,6 +61,7 @@ cached
 in_tree() {
     local tree=$1
     shift
+    # shellcheck disable=SC2016  # $0 and $@ are the inner shell's, not this script's
     unshare --mount --propagation private /bin/sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' \
         "$tree" "$@"
 }
@@ -79,6 +80,9 @@ trees=()
 cleanup() { local t; for t in "${trees[@]}"; do rm -rf --one-file-system "$t"; done; }
 trap cleanup EXIT
 # new_tree KIND VAR: a fresh work tree, its path in VAR.
+# Trees made by new_tree (assigned through printf -v, which shellcheck cannot follow).
+root=""
+builder=""
 new_tree() {
     local t
     t=$(mktemp -d "$cache/$1.XXXXXX")

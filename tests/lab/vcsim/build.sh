@@ -17,7 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null; }
 fi
 cd "$here"
-GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="${GOCACHE:-$HOME/.cache/go-build}" GOFLAGS= \
+# The Go build cache stays under the checkout (tests/lab/.cache), like every other lab cache.
+GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="${GOCACHE:-$(dirname "$here")/.cache/go-build}" GOFLAGS='' \
     go build -o "$bin.tmp.$$" main.go
 mv "$bin.tmp.$$" "$bin"
 echo "vcsim: built $bin"
