@@ -347,6 +347,11 @@ BAD_INPUTS = {
     "malformed-key": ({"vm_ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroken user@lab"},
                       "vm_ssh_public_key is not an OpenSSH public key"),
     "plain-password": ({"vm_ssh_public_key": "", "vm_root_password_hash": "changeme2"}, "not a crypt(3) hash"),
+    # The quick start's key file: a missing one is named by the role, not by a lookup error.
+    "missing-key-file": ({"vm_ssh_public_key": "", "vm_ssh_public_key_file": "/nonexistent/id_ed25519.pub"},
+                         "vm_ssh_public_key_file /nonexistent/id_ed25519.pub does not exist on the controller"),
+    "key-and-key-file": ({"vm_ssh_public_key_file": "/nonexistent/id_ed25519.pub"},
+                         "set vm_ssh_public_key or vm_ssh_public_key_file (/nonexistent/id_ed25519.pub), not both"),
 }
 
 
@@ -363,6 +368,20 @@ def test_bad_inputs_stop_before_anything(tmp_path, sim, served_ova, ssh_keypair,
     assert served_ova["server"].requests == []  # nothing downloaded
     assert not (tmp_path / "cache").exists()
     assert find_vms(connect(sim), "photon-bad-" + case) == []  # nothing imported
+
+
+def test_key_file_is_read_in_check_mode(tmp_path, sim, served_ova, ssh_keypair):
+    """vm_ssh_public_key_file (the quick start's ~/.ssh/id_ed25519.pub) gives root's key; a check
+    run reads it, passes the input checks (which refuse a VM with neither a key nor a password
+    hash) and changes nothing."""
+    name = "photon-key-file"
+    extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.251", vm_name=name,
+                          vm_ssh_public_key="", vm_root_password_hash="",
+                          vm_ssh_public_key_file=ssh_keypair[0] + ".pub")
+    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="keyfile", check_mode=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"TASK \[homelab.photon.vm : Refuse unusable inputs[^\]]*\] \*+\nok: ", result.stdout), result.stdout
+    assert find_vms(connect(sim), name) == []
 
 
 def test_local_ova_with_a_wrong_checksum_is_not_imported(tmp_path, sim, served_ova, ssh_keypair):
