@@ -10,6 +10,9 @@ export PATH := $(BIN):$(PATH)
 # The collection is found through a link tree under tests/output (git-ignored).
 COLLECTIONS := $(abspath tests/output/collections)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+# The id of this checkout on the lab's containers (tests/lab/labhost.py computes the same), so that
+# lab-down and check-clean touch only what this checkout started.
+export LAB_CHECKOUT := $(shell $(PYTHON) -c 'import hashlib, os; print(hashlib.sha256(os.path.realpath("$(CURDIR)").encode()).hexdigest()[:12])')
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export NO_COLOR := 1

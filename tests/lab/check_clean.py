@@ -14,15 +14,17 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MARK = os.path.join(ROOT, "tests", "output", "lab-run-started")
-LABEL = "homelab-photon-lab"
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+import labhost  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def docker_objects():
     """[(kind, name, created datetime)] of the lab's containers and networks."""
     found = []
     for kind, ls in (("container", ["ps", "-aq"]), ("network", ["network", "ls", "-q"])):
-        ids = subprocess.run(["docker", *ls, "--filter", "label=" + LABEL], capture_output=True, text=True,
-                             check=False).stdout.split()
+        # This checkout's only: another clone's lab on the same machine is not this run's business.
+        ids = subprocess.run(["docker", *ls, "--filter", "label=%s=%s" % (labhost.CHECKOUT_LABEL, labhost.CHECKOUT)],
+                             capture_output=True, text=True, check=False).stdout.split()
         if not ids:
             continue
         out = subprocess.run(["docker", kind, "inspect", *ids], capture_output=True, text=True, check=False).stdout
@@ -50,7 +52,8 @@ def main(argv):
             if (kind, name) in (("network", "homelab-lab"), ("container", "homelab-lab-internet")):
                 continue  # the lab network and its small internet are kept between runs, like the image
             (problems if created >= since else older).append("%s %s" % (kind, name))
-    if subprocess.run(["pgrep", "-f", "tests/lab/vcsim/vcsim"], capture_output=True, check=False).returncode == 0:
+    vcsim = "^%s( |$)" % os.path.join(ROOT, "tests", "lab", "vcsim", "vcsim")
+    if subprocess.run(["pgrep", "-f", vcsim], capture_output=True, check=False).returncode == 0:
         problems.append("a simulator process")
     for path in glob.glob("/tmp/homelab-*"):
         mtime = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)

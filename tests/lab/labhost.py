@@ -21,6 +21,12 @@ LAB_IMAGE = os.environ.get("LAB_IMAGE", "homelab-photon-lab:latest")
 LAB_DEBIAN_IMAGE = os.environ.get("LAB_DEBIAN_IMAGE", "homelab-photon-lab-debian:latest")
 LAB_NETWORK = "homelab-lab"
 LAB_LABEL = "homelab-photon-lab"
+# Which checkout made a container or network: lab-down and check-clean touch only their own
+# checkout's, so that they never stop another clone's lab (the Makefile exports the same id).
+CHECKOUT_LABEL = LAB_LABEL + ".checkout"
+CHECKOUT = hashlib.sha256(os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+                          .encode()).hexdigest()[:12]
+LABELS = ["--label", LAB_LABEL + "=1", "--label", "%s=%s" % (CHECKOUT_LABEL, CHECKOUT)]
 
 # The settings LAB.md found to boot systemd in a container here (no --privileged).
 RUN_ARGS = [
@@ -107,14 +113,14 @@ def ensure_network():
             print("lab: network %s is in use; keeping it as it is" % LAB_NETWORK)
             return
     docker("network", "create", "--subnet", LAB_SUBNET, "--ip-range", LAB_IP_RANGE,
-           "--label", LAB_LABEL + "=1", LAB_NETWORK)
+           *LABELS, LAB_NETWORK)
 
 
 def start(prefix="lab", image=LAB_IMAGE, ssh_key=None, extra_args=(), wait=True, name=None):
     ensure_network()
     name = name or "%s-%s" % (prefix, uuid.uuid4().hex[:8])
     docker("run", "-d", "--name", name, "--hostname", name, "--network", LAB_NETWORK,
-           "--label", LAB_LABEL + "=1", *RUN_ARGS, *extra_args, image, "/sbin/init")
+           *LABELS, *RUN_ARGS, *extra_args, image, "/sbin/init")
     host = LabHost(name, ssh_key=ssh_key)
     if wait:
         host.wait_booted()
@@ -399,7 +405,7 @@ def ensure_internet(image=None, timeout=30):
             # Docker's embedded resolver hands what it does not know to this service, never to
             # the machine's own resolver.
             "--dns", INTERNET_IP,
-            "--label", LAB_LABEL + "=1", "--label", "%s=%s" % (INTERNET_HASH_LABEL, wanted),
+            *LABELS, "--label", "%s=%s" % (INTERNET_HASH_LABEL, wanted),
             "--read-only", "--tmpfs", "/tmp",
             "-v", "%s:%s:ro" % (INTERNET_DIR, _INTERNET_SRV),
             "-v", "%s:%s/server.crt:ro" % (certs["server.crt"], _INTERNET_TLS),
@@ -421,13 +427,31 @@ def remove_internet():
         return docker("rm", "-f", "-v", INTERNET_NAME, check=False).returncode == 0
 
 
-USAGE = "usage: labhost.py ensure-network | ensure-internet | remove-internet"
+def own_objects(kind):
+    """Ids of this checkout's lab containers or networks (kind: 'container' or 'network')."""
+    ls = ["ps", "-aq"] if kind == "container" else ["network", "ls", "-q"]
+    return docker(*ls, "--filter", "label=%s=%s" % (CHECKOUT_LABEL, CHECKOUT), check=False).stdout.split()
+
+
+def down():
+    """Remove this checkout's lab containers (its lab hosts, molecule instances, its internet) and
+    networks; another clone's are left alone (a network another clone's containers use stays)."""
+    containers = own_objects("container")
+    if containers:
+        docker("rm", "-f", "-v", *containers, check=False)
+    for network in own_objects("network"):
+        docker("network", "rm", network, check=False)
+    return len(containers)
+
+
+USAGE = "usage: labhost.py ensure-network | ensure-internet | remove-internet | down"
 
 
 if __name__ == "__main__":
     import sys
 
-    commands = {"ensure-network": ensure_network, "ensure-internet": None, "remove-internet": remove_internet}
+    commands = {"ensure-network": ensure_network, "ensure-internet": None, "remove-internet": remove_internet,
+                "down": down}
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(USAGE)
     if sys.argv[1] == "ensure-internet":

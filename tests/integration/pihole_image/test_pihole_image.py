@@ -113,10 +113,10 @@ def pihole_fixture():
     for host in OFFLINE_NAMES:
         # Both families: Debian's getent asks for IPv6 first, and nothing here answers DNS for it.
         hosts += ["--add-host", host + ":127.0.0.1", "--add-host", host + ":::1"]
-    labhost.docker("network", "create", "--internal", "--label", labhost.LAB_LABEL + "=1", network)
+    labhost.docker("network", "create", "--internal", *labhost.LABELS, network)
     try:
         labhost.docker(
-            "run", "-d", "--name", name, "--label", labhost.LAB_LABEL + "=1", "--network", network,
+            "run", "-d", "--name", name, *labhost.LABELS, "--network", network,
             "--dns", "127.0.0.1", "--dns-opt", "timeout:1", "--dns-opt", "attempts:1", *hosts,
             # The image's own health command, asked every 2 s instead of every 30 s.
             "--health-interval", "2s",
