@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 import struct
+
+from ansible_collections.homelab.photon.plugins.module_utils._ipcheck import (
+    EXAMPLE, InvalidValue, check_gateway, parse_dns, parse_interface, parse_ip,
+)
 
 # Key types OpenSSH accepts in authorized_keys (DSA is gone from current OpenSSH).
 SSH_KEY_TYPES = (
@@ -155,7 +158,8 @@ def parse_static_network(net):
 
     Input: a dict with address (CIDR, required), gateway, dns (list), domains (list), interface.
     Returns a dict with the same keys plus host (the address without its prefix) and prefix;
-    raises ValueError with every problem found.
+    raises ValueError with every problem found. Addresses, the gateway and the DNS servers are
+    checked by _ipcheck, as the networkd module checks them (IPv4 only here but for DNS).
     """
     if not isinstance(net, dict):
         raise ValueError("vm_network must be a dictionary")
@@ -168,38 +172,33 @@ def parse_static_network(net):
         problems.append("vm_network.interface %r is not an interface name" % result["interface"])
     interface = None
     address = net.get("address")
-    if not address or "/" not in str(address):
-        problems.append("vm_network.address must be an IPv4 address with its prefix, such as 192.168.0.235/24")
+    if address is None or address == "":
+        problems.append("vm_network.address is required: an IPv4 address with its prefix, such as %s" % EXAMPLE)
     else:
         try:
-            interface = ipaddress.IPv4Interface(str(address))
-        except ValueError as exc:
-            problems.append("vm_network.address: %s" % exc)
-    if interface is not None:
-        if interface.ip in (interface.network.network_address, interface.network.broadcast_address) \
-                and interface.network.prefixlen < 31:
-            problems.append("vm_network.address %s is the network or broadcast address of its subnet" % address)
-        result.update(address=str(interface), host=str(interface.ip), prefix=interface.network.prefixlen)
+            interface = parse_interface(address, "vm_network.address", version=4)
+        except InvalidValue as exc:
+            problems.append(str(exc))
+        else:
+            result.update(address=str(interface), host=str(interface.ip), prefix=interface.network.prefixlen)
     gateway = net.get("gateway")
     if gateway:
         try:
-            gw = ipaddress.IPv4Address(str(gateway))
-        except ValueError as exc:
-            problems.append("vm_network.gateway: %s" % exc)
+            if interface is None:  # the address is wrong: check the gateway on its own
+                gw = parse_ip(gateway, "vm_network.gateway", version=4)
+            else:
+                gw = check_gateway(gateway, [interface], "vm_network.gateway", version=4)
+        except InvalidValue as exc:
+            problems.append(str(exc))
         else:
-            if interface is not None and gw not in interface.network:
-                problems.append("vm_network.gateway %s is not in %s: the VM could not reach it" % (gw, interface.network))
-            elif interface is not None and gw == interface.ip:
-                problems.append("vm_network.gateway is the VM's own address")
             result["gateway"] = str(gw)
     dns = net.get("dns") or []
     if isinstance(dns, str):
         dns = [dns]
-    for server in dns:
-        try:
-            result["dns"].append(str(ipaddress.ip_address(str(server))))
-        except ValueError as exc:
-            problems.append("vm_network.dns: %s" % exc)
+    try:
+        result["dns"] = [str(server) for server in parse_dns(dns, "vm_network.dns")]
+    except InvalidValue as exc:
+        problems.append(str(exc))
     domains = net.get("domains") or []
     if isinstance(domains, str):
         domains = [domains]

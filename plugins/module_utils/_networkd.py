@@ -15,6 +15,10 @@ import ipaddress
 import re
 import shlex
 
+from ansible_collections.homelab.photon.plugins.module_utils._ipcheck import (
+    InvalidValue, check_gateway, parse_dns, parse_interface, parse_ip,
+)
+
 HEADER = "# Managed by Ansible (homelab.photon.networkd): local changes are overwritten.\n"
 
 # networkctl reload appeared in systemd 244; Photon OS 3 ships 239.
@@ -36,13 +40,8 @@ _UNIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 IFNAME_MAX = 15
 
 
-class NetworkdError(ValueError):
-    """A bad option value: the message names the option and the value."""
-
-    def __init__(self, option, value, reason):
-        self.option = option
-        self.value = value
-        super().__init__("%s: %r %s" % (option, value, reason))
+# Every bad option value raises this one class: the shared address validator (_ipcheck) too.
+NetworkdError = InvalidValue
 
 
 def validate_file_name(name):
@@ -81,24 +80,11 @@ def validate_match_name(value):
 
 
 def parse_addresses(values, option="address"):
-    """Each address in CIDR notation (with a prefix), parsed, none given twice."""
+    """Each address in CIDR notation (a host address with its prefix), parsed, none given twice."""
     result = []
     seen = {}
     for value in values or []:
-        text = value.strip() if isinstance(value, str) else value
-        if not isinstance(text, str) or not text:
-            raise NetworkdError(option, value, "is empty: give an address with its prefix,"
-                                " such as 192.168.0.235/24")
-        if "/" not in text:
-            raise NetworkdError(option, value, "has no prefix length: write it in CIDR"
-                                " notation, such as %s/24" % text)
-        try:
-            iface = ipaddress.ip_interface(text)
-        except ValueError as exc:
-            raise NetworkdError(option, value, "is not an IP address with a prefix (%s)" % exc)
-        if iface.ip == iface.network.network_address and iface.network.num_addresses > 2:
-            raise NetworkdError(option, value, "is the network address of %s, not a host"
-                                " address" % iface.network)
+        iface = parse_interface(value, option)
         key = iface.ip
         if key in seen:
             raise NetworkdError(option, value, "repeats the address of %r" % seen[key])
@@ -107,42 +93,14 @@ def parse_addresses(values, option="address"):
     return result
 
 
-def parse_ip(value, option):
-    text = value.strip() if isinstance(value, str) else value
-    if not isinstance(text, str) or not text:
-        raise NetworkdError(option, value, "is empty: give an IP address")
-    if "/" in text:
-        raise NetworkdError(option, value, "must be a plain IP address, without a prefix")
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError as exc:
-        raise NetworkdError(option, value, "is not an IP address (%s)" % exc)
-
-
 def validate_gateway(value, addresses):
     """The gateway parses and lies in the subnet of one of the addresses (same IP version)."""
-    gateway = parse_ip(value, "gateway")
-    if not addresses:
-        raise NetworkdError("gateway", value, "needs an address: without one in `address` the"
-                            " gateway cannot be checked against a subnet")
-    for iface in addresses:
-        if iface.version == gateway.version and gateway in iface.network:
-            if gateway == iface.ip:
-                raise NetworkdError("gateway", value, "is the host's own address %s" % iface)
-            return gateway
-    subnets = ", ".join(str(iface.network) for iface in addresses)
-    raise NetworkdError("gateway", value, "is outside every subnet of the addresses (%s)" % subnets)
+    return check_gateway(value, addresses)
 
 
 def validate_dns(values):
     """DNS servers: plain IP addresses, none empty, none twice."""
-    result = []
-    for value in values or []:
-        address = parse_ip(value, "dns")
-        if address in result:
-            raise NetworkdError("dns", value, "is listed twice")
-        result.append(address)
-    return result
+    return parse_dns(values)
 
 
 def validate_domains(values):

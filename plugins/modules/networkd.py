@@ -63,7 +63,10 @@ options:
   address:
     description:
       - Static addresses in CIDR notation (with the prefix length), such as V(192.168.0.235/24).
-      - Each must parse and have a prefix; none may be given twice.
+      - Each must parse, have a prefix and be a host address of its subnet (not the network
+        address, nor an IPv4 subnet's broadcast address); none may be given twice.
+      - The C(vm_network) input of the role C(homelab.photon.vm) is checked by the same code, in
+        the same words.
     type: list
     elements: str
     aliases: [addresses]
@@ -71,7 +74,7 @@ options:
     description: Default gateway; must lie in the subnet of one of O(address).
     type: str
   dns:
-    description: DNS servers (IP addresses) for the link. No entry may be empty.
+    description: DNS servers (IP addresses) for the link. No entry may be empty or given twice.
     type: list
     elements: str
   domains:

@@ -347,6 +347,9 @@ BAD_INPUTS = {
     "malformed-key": ({"vm_ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBroken user@lab"},
                       "vm_ssh_public_key is not an OpenSSH public key"),
     "plain-password": ({"vm_ssh_public_key": "", "vm_root_password_hash": "changeme2"}, "not a crypt(3) hash"),
+    # The static network is checked by the same validator as the networkd module, in the same words.
+    "network-broadcast": ({"vm_network": {"address": "172.30.99.255/24", "gateway": "172.30.99.1"}},
+                          "vm_network.address: '172.30.99.255/24' is the broadcast address of 172.30.99.0/24"),
     # The quick start's key file: a missing one is named by the role, not by a lookup error.
     "missing-key-file": ({"vm_ssh_public_key": "", "vm_ssh_public_key_file": "/nonexistent/id_ed25519.pub"},
                          "vm_ssh_public_key_file /nonexistent/id_ed25519.pub does not exist on the controller"),

@@ -30,5 +30,5 @@ def test_static_network_normalises():
 
 
 def test_static_network_fails_as_a_filter():
-    with pytest.raises(AnsibleFilterError, match="static_network: .*not in 10.1.0.0/16"):
+    with pytest.raises(AnsibleFilterError, match=r"static_network: .*is not in the subnet of any address \(10.1.0.0/16\)"):
         static_network.static_network({"address": "10.1.2.3/16", "gateway": "10.2.0.1"})

@@ -89,6 +89,7 @@ def test_dhcp_bad_value():
     ("192.168.0.235/33", "is not an IP address with a prefix"),
     ("", "is empty"),
     ("192.168.0.0/24", "is the network address"),
+    ("192.168.0.255/24", "is the broadcast address of 192.168.0.0/24"),
 ])
 def test_bad_addresses(value, message):
     with pytest.raises(NetworkdError) as info:
@@ -109,8 +110,8 @@ def test_point_to_point_prefixes_are_host_addresses():
 
 
 @pytest.mark.parametrize("gateway, message", [
-    ("10.0.0.1", "is outside every subnet of the addresses (192.168.0.0/24)"),
-    ("fd00::1", "is outside every subnet"),
+    ("10.0.0.1", "is not in the subnet of any address (192.168.0.0/24): the host could not reach it"),
+    ("fd00::1", "is not in the subnet of any address"),
     ("192.168.0.235", "is the host's own address"),
     ("192.168.0.1/24", "without a prefix"),
     ("gateway", "is not an IP address"),
