@@ -13,8 +13,9 @@ description:
   - Takes the static network of a host (address with prefix, gateway, DNS servers, search domains,
     interface) and returns it normalised, with the address without its prefix as RV(_value.host).
   - Fails with every problem found (address without prefix or not a host address of its subnet, gateway
-    outside the subnet, bad or repeated DNS address), worded as the C(homelab.photon.networkd) module words
-    them: the address, gateway and DNS checks are the same code.
+    outside the subnet, bad or repeated DNS address).
+  - The address, gateway and DNS checks are the code of the C(homelab.photon.networkd) module, and word
+    a bad value as it does.
 positional: _input
 options:
   _input:
