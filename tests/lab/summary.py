@@ -63,7 +63,7 @@ def sanity_counts(path):
         return None
     with open(path) as handle:
         text = handle.read()
-    run = len(re.findall(r"^Running sanity test '([^']+)'", text, re.M))
+    run = len(re.findall(r"^Running sanity test [\"']([^\"']+)[\"']", text, re.M))
     failed = len(set(re.findall(r"^ERROR: Found \d+ ([\w-]+) issue", text, re.M)))
     return {"passed": run - failed, "failed": failed, "skipped": []}
 

@@ -130,20 +130,23 @@ def test_unknown_names_are_nxdomain(name, tcp):
     assert result["answers"] == []
 
 
-def test_dotless_lab_names_are_relayed_to_docker():
+def test_lab_container_names_are_relayed_to_docker():
     host = labhost.start(prefix="inet", wait=False)
     try:
         address = host.ip
         assert address
         for tcp in (False, True):
             assert dq.addresses(ask(host.name, tcp=tcp), "A") == [address]
+            # The same in the lab network's domain, as Docker also answers it.
+            assert dq.addresses(ask(host.name + "." + labhost.LAB_NETWORK, tcp=tcp), "A") == [address]
             assert dq.addresses(ask(labhost.INTERNET_NAME, tcp=tcp), "A") == [IP]
     finally:
         host.remove()
     # A container name that does not exist: Docker's resolver hands it back to the internet,
     # whose answer is NXDOMAIN (no loop, no real resolver).
-    result = ask(host.name)
-    assert result["rcode_name"] == "NXDOMAIN"
+    for name in (host.name, host.name + "." + labhost.LAB_NETWORK):
+        result = ask(name)
+        assert result["rcode_name"] == "NXDOMAIN"
 
 
 def test_https_serves_the_default_list_under_the_lab_ca(internet):

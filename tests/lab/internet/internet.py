@@ -38,6 +38,8 @@ RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOT
 TYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
               33: "SRV", 65: "HTTPS", 255: "ANY"}
 FORWARD_TIMEOUT = 2.0
+# The lab network: Docker's resolver answers a container as NAME and as NAME.homelab-lab.
+LAB_DOMAIN = "homelab-lab"
 _log_lock = threading.Lock()
 
 
@@ -171,8 +173,9 @@ class DNS:
         if name == "" or name in self.zone.parents:
             log("dns", transport, client, what, "NOERROR (no data)")
             return reply(message, question, 0)
-        if "." not in name and not self.is_own(client):
-            # A lab container name: Docker's embedded resolver knows it.
+        if ("." not in name or name.endswith("." + LAB_DOMAIN)) and not self.is_own(client):
+            # A lab container name (NAME, or NAME.homelab-lab as Docker also answers it): Docker's
+            # embedded resolver knows it.
             relayed = self.relay(message, transport)
             if relayed is None:
                 log("dns", transport, client, what, "forwarded, no answer: SERVFAIL")
@@ -180,7 +183,7 @@ class DNS:
             rcode = relayed[3] & 0x0F if len(relayed) >= 4 else 2
             log("dns", transport, client, what, "forwarded:", RCODE_NAMES.get(rcode, rcode))
             return relayed
-        # Unknown, or a dotless name that Docker's resolver handed back to us (its only upstream
+        # Unknown, or a lab name that Docker's resolver handed back to us (its only upstream
         # is this service): the internet has no such name.
         log("dns", transport, client, what, "NXDOMAIN")
         return reply(message, question, 3)

@@ -65,6 +65,13 @@ def test_summary_fails_on_a_failed_stage(tmp_path, capsys):
     assert "stage unit failed (exit 1" in captured.err
 
 
+def test_sanity_counts_from_ansible_tests_output(tmp_path):
+    log = tmp_path / "sanity.log"
+    log.write_text('Running sanity test "pep8"\nRunning sanity test "pylint"\nERROR: Found 2 pylint issue(s) which need'
+                   ' to be resolved:\nRunning sanity test "yamllint"\n')
+    assert summary.sanity_counts(str(log)) == {"passed": 2, "failed": 1, "skipped": []}
+
+
 def test_an_allowed_skip_needs_a_reason(tmp_path):
     allowed = tmp_path / "allowed.txt"
     allowed.write_text("HOMELAB_SLOW_TESTS\n")
