@@ -11,8 +11,9 @@ The story:
 1. Photon's default (stub on): the port-53 container fails to start with "address already in use".
 2. For mode no_stub, then disabled: a check+diff run predicts; the real run does exactly that
    (changed, actions, port53_free, holders, resolv_conf, upstream servers); the container now
-   starts and answers on 127.0.0.1:53; the host still resolves a lab name through its upstream
-   (Docker's embedded DNS, 127.0.0.11, which answers for ``<container>.homelab-lab``); a second
+   starts and answers on 127.0.0.1:53; the host still resolves a lab name through its upstreams
+   (Docker's embedded DNS, 127.0.0.11, which answers for ``<container>.homelab-lab``, and the
+   lease's server, the lab's small internet, which relays such names to it); a second
    run changes nothing and reports docker-proxy as the holder of port 53, as ``ss`` shows.
 3. mode stub puts Photon's default back, and the container fails to start again.
 """
@@ -31,6 +32,9 @@ PORT53_IMAGE = "homelab-port53:lab"
 PORT53 = "port53"
 BIND_ERROR = "address already in use"
 LAB_GATEWAY = "172.30.99.1"  # the lab network's gateway: reachable, serves no DNS
+LINK_DNS = "172.30.99.250"  # the DNS server of the lab host's lease (the lab's small internet)
+# What resolved then uses: the global servers the module sets, then the link's own.
+UPSTREAM = ["127.0.0.11", LAB_GATEWAY, LINK_DNS]
 
 
 class Runner:
@@ -107,7 +111,8 @@ def start_port53(host):
 
 def resolves(host):
     """The host resolves a lab name through DNS (not /etc/hosts): its own container name in the
-    lab network's domain, answered by Docker's embedded DNS, the upstream resolved uses."""
+    lab network's domain, answered by Docker's embedded DNS, directly or relayed by the lab's small
+    internet (the DNS server of the host's lease)."""
     name = "%s.homelab-lab" % host.name
     out = host.exec("getent", "hosts", name, check=False)
     return out.returncode == 0 and out.stdout.split()[:1] == [host.ip]
@@ -185,7 +190,7 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     assert diff["/etc/resolv.conf"]["before"] == "symlink -> /run/systemd/resolve/stub-resolv.conf\n"
     assert diff["/etc/resolv.conf"]["after"] == "symlink -> /run/systemd/resolve/resolv.conf\n"
     assert applied["port53_free"] is True and applied["port53_holders"] == []
-    assert applied["upstream_dns"] == ["127.0.0.11", LAB_GATEWAY]
+    assert applied["upstream_dns"] == UPSTREAM
     assert "search homelab-lab" in host.exec("cat", "/etc/resolv.conf").stdout
     assert host.exec("readlink", "/etc/resolv.conf").stdout.strip() == "/run/systemd/resolve/resolv.conf"
     assert "DNSStubListener=no" in host.exec("cat", "/etc/systemd/resolved.conf.d/homelab.conf").stdout
@@ -225,11 +230,11 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     ]
     diff = diff_by_header(applied)
     assert diff["/etc/resolv.conf"]["before"] == "symlink -> /run/systemd/resolve/resolv.conf\n"
-    assert "nameserver 127.0.0.11\nnameserver %s\nsearch homelab-lab\n" % LAB_GATEWAY \
+    assert "nameserver 127.0.0.11\nnameserver %s\nnameserver %s\nsearch homelab-lab\n" % (LAB_GATEWAY, LINK_DNS) \
         in diff["/etc/resolv.conf"]["after"]
     assert diff["systemd-resolved.service"]["after"] == "systemd-resolved.service: inactive, disabled\n"
     assert applied["resolv_conf"] == "file"
-    assert applied["upstream_dns"] == ["127.0.0.11", LAB_GATEWAY]
+    assert applied["upstream_dns"] == UPSTREAM
     assert host.exec("test", "-L", "/etc/resolv.conf", check=False).returncode == 1
     assert "nameserver 127.0.0.11" in host.exec("cat", "/etc/resolv.conf").stdout
     assert host.exec("systemctl", "is-enabled", "systemd-resolved", check=False).stdout.strip() == "disabled"
@@ -241,7 +246,7 @@ def test_resolved_frees_port53_and_keeps_dns(lab):
     assert host.exec("busybox", "nc", "127.0.0.1", "53").stdout.strip() == "port53-answer"
     again = runner.run({"mode": "disabled"})
     assert again["changed"] is False and again["actions"] == [], again
-    assert again["upstream_dns"] == ["127.0.0.11", LAB_GATEWAY]
+    assert again["upstream_dns"] == UPSTREAM
     assert as_tuples(again["port53_holders"]) == port53_sockets(host) != []
     assert resolves(host)
     host.exec("docker", "rm", "-f", PORT53)
