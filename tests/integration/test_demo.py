@@ -92,4 +92,6 @@ def test_demo_twice_then_clean(repo_root, demo):
     assert "removed" in clean.stdout
     assert labhost.docker("ps", "-aq", "--filter", "label=homelab-photon-demo").stdout.strip() == ""
     assert not os.path.exists(os.path.join(repo_root, "tests", "lab", ".cache", "demo"))
-    assert subprocess.run(["pgrep", "-f", "tests/lab/vcsim/vcsim"], capture_output=True, check=False).returncode != 0
+    # The demo's simulator (its own listen address; other tests' simulators listen elsewhere) is gone.
+    assert subprocess.run(["pgrep", "-f", "vcsim/vcsim .*-listen 127\\.0\\.0\\.1:18443"], capture_output=True,
+                          check=False).returncode != 0
