@@ -31,6 +31,26 @@ SEATS_KEY = 'api_seats_exceeded'
 RATE_KEY = 'rate_limiting'
 
 
+# FTL's answer while gravity.db is being swapped (src/database/gravity-db.c), and how long to wait for it.
+DB_UNAVAILABLE = 'Database not available'
+DB_WAIT = 30
+
+
+def database_unavailable(status, body):
+    """Whether FTL refused the call only because gravity.db was not open (nothing was applied)."""
+    if status == 400:
+        return parse_error_body(body)[2] == DB_UNAVAILABLE
+    if status in (200, 201):
+        try:
+            processed = json.loads(body.decode('utf-8')).get('processed') or {}
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            return False
+        errors = processed.get('errors') or []
+        return bool(errors) and not processed.get('success') and all(
+            error.get('error') == DB_UNAVAILABLE for error in errors)
+    return False
+
+
 class PiholeError(Exception):
     """A failure with a message for the user; details go into the task result."""
 
@@ -175,13 +195,22 @@ class PiholeApi(object):
         return status, body
 
     def call(self, method, path, body=None, ok=(200,), timeout=None, allow=()):
-        """A JSON call; returns (status, parsed JSON or None). Statuses not in ok (nor allow) raise."""
+        """A JSON call; returns (status, parsed JSON or None). Statuses not in ok (nor allow) raise.
+
+        While FTL swaps gravity.db (after a gravity run, for a few hundred milliseconds) every list,
+        domain, group and client call fails with "Database not available" and changes nothing: such
+        calls are repeated for up to DB_WAIT seconds."""
         data = None
         headers = {}
         if body is not None:
             data = json.dumps(body).encode('utf-8')
             headers['Content-Type'] = 'application/json'
-        status, raw = self._raw(method, path, data=data, headers=headers, timeout=timeout)
+        deadline = time.time() + DB_WAIT
+        while True:
+            status, raw = self._raw(method, path, data=data, headers=headers, timeout=timeout)
+            if not database_unavailable(status, raw) or time.time() > deadline:
+                break
+            time.sleep(0.25)
         if status not in ok and status not in allow:
             raise PiholeError(api_error_message(method, path.split('?')[0], status, raw), status=status,
                               response=_snippet(raw, 400))

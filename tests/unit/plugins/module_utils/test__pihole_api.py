@@ -318,3 +318,23 @@ def test_login_failures_raise_with_the_message():
     with pytest.raises(a.PiholeError) as info:
         api.login()
     assert 'connection refused' in info.value.msg
+
+
+def test_database_unavailable_is_waited_for():
+    """FTL v6.3.3 right after a gravity run: reads answer 400, adds 201 with every item refused."""
+    read = b'{"error":{"key":"database_error","message":"Could not read domains from database table",' \
+           b'"hint":"Database not available"},"took":7e-05}'
+    add = b'{"domains":[],"processed":{"errors":[{"item":"a.example","error":"Database not available"}],"success":[]}}'
+    assert a.database_unavailable(400, read) and a.database_unavailable(201, add)
+    assert not a.database_unavailable(400, BAD_REGEX)
+    assert not a.database_unavailable(201, b'{"processed":{"errors":[{"item":"a","error":"UNIQUE constraint failed"}]}}')
+    answers = [(400, read), (400, read), (200, b'{"groups":[]}')]
+
+    def opener(url, **kwargs):
+        status, body = answers.pop(0)
+        if status >= 400:
+            raise HTTPError(url, status, 'x', {}, io.BytesIO(body))
+        return _Response(status, body)
+    api = a.PiholeApi(URL, 'pw', opener=opener)
+    assert api.call('GET', '/api/groups') == (200, {'groups': []})
+    assert api.calls == ['GET /api/groups'] * 3   # every try counted
