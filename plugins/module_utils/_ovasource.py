@@ -326,14 +326,16 @@ class OvfSource:
         self.src = src
         self.validate_certs = validate_certs
         self.checksum_algo = checksum_algo
-        self.queue = [os.path.basename(urlsplit(src).path) if "://" in src else os.path.basename(src)]
+        self.name = os.path.basename(urlsplit(src).path) if "://" in src else os.path.basename(src)
+        self.queue = [self.name]
         self.first = True
         self.stream = None
         self.ovf_stream = None
         self.current = None
 
     def set_files(self, names):
-        base = os.path.splitext(self.queue[0])[0] if self.queue else ""
+        # The manifest is named after the .ovf (the queue is already empty here: the .ovf was read).
+        base = os.path.splitext(self.name)[0]
         self.queue = [base + ".mf"] + list(names)
         self.optional = base + ".mf"
 

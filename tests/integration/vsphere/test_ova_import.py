@@ -310,7 +310,12 @@ def test_manifest_at_the_end_and_ovf_package(vcsim, inventory, tmp_path):
     ovf = ova.build(str(tmp_path / "ovf"), size_mb=2, package="ovf")
     result = run_module(base_args(vcsim, ovf, name="photon-ovf", checksum="sha1:" + ovf["sha1"]))
     assert result["changed"] is True, result.get("msg")
-    assert vcsim.transferred_bytes() == [last["disk_bytes"], bad_last["disk_bytes"], ovf["disk_bytes"]]
+    # The manifest beside an .ovf is verified too (it was once skipped): a wrong sum stops the import.
+    bad_ovf = ova.build(str(tmp_path / "badovf"), size_mb=2, package="ovf", corrupt_manifest=True)
+    _fails(vcsim, inventory, base_args(vcsim, bad_ovf, name="photon-badovf"),
+           "manifest mismatch for %s" % bad_ovf["disk"])
+    assert vcsim.transferred_bytes() == [last["disk_bytes"], bad_last["disk_bytes"], ovf["disk_bytes"],
+                                         bad_ovf["disk_bytes"]]
 
 
 @pytest.fixture

@@ -147,6 +147,21 @@ def test_ovf_with_its_files_beside_it(tmp_path):
     assert [(e[0], e[2], e[3]) for e in rest] == [("photon-disk1.vmdk", DISK, expected_digests(DISK))]
 
 
+def test_ovf_reads_the_manifest_beside_it(tmp_path):
+    """A .mf named after the .ovf is read before the disks (so the import can check the sums);
+    it was silently skipped once, looked up as '.mf'."""
+    for name, data in MEMBERS:
+        (tmp_path / name).write_bytes(data)
+    source = s.OvfSource(str(tmp_path / "photon.ovf"), True, None)
+    try:
+        source.next_entry(()).read_all(100)
+        source.set_files(["photon-disk1.vmdk"])
+        names = [e[0] for e in read_all_entries(source, "chunks")]
+    finally:
+        source.close()
+    assert names == ["photon.mf", "photon-disk1.vmdk"]
+
+
 def test_ovf_referencing_a_missing_file(tmp_path):
     (tmp_path / "photon.ovf").write_bytes(b"<Envelope/>")
     source = s.OvfSource(str(tmp_path / "photon.ovf"), True, None)
