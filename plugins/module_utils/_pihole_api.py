@@ -286,12 +286,38 @@ class PiholeApi(object):
                                   'need; look at the container (docker logs) before running again.' % timeout)
             time.sleep(0.25)
 
-    def gravity(self, timeout):
-        """POST /api/action/gravity: FTL streams the output of `pihole -g` until it ends."""
+    def gravity_last_update(self):
+        """When the gravity.db FTL uses was built (its `updated` timestamp, /api/stats/summary)."""
+        dummy, data = self.call('GET', '/api/stats/summary')
+        return ((data or {}).get('gravity') or {}).get('last_update')
+
+    def gravity(self, timeout, reload_timeout=60):
+        """POST /api/action/gravity: FTL streams the output of `pihole -g` until it ends. Then wait
+        until FTL uses the new database: FTL notices it within a second and reloads it (while it does,
+        a blocked domain can slip through); the reload is done once its timestamp is the new one and a
+        read of gravity.db answers. Returns the output and whether the reload was seen."""
+        # Right after FTL (re)started, it has not read the timestamp yet (0): it does within a second.
+        before = self.gravity_last_update()
+        deadline = time.time() + 5
+        while not before and time.time() < deadline:
+            time.sleep(0.25)
+            before = self.gravity_last_update()
         status, raw = self._raw('POST', '/api/action/gravity', timeout=timeout)
         if status != 200:
             raise PiholeError(api_error_message('POST', '/api/action/gravity', status, raw), status=status)
-        return raw.decode('utf-8', 'replace')
+        deadline = time.time() + reload_timeout
+        reloaded = False
+        while time.time() < deadline:
+            current = self.gravity_last_update()
+            if current and current > (before or 0):
+                # FTL reloads right after it notices the new timestamp, holding the lock a read waits for;
+                # a read then also waits out the reload's "Database not available".
+                time.sleep(0.2)
+                self.call('GET', '/api/groups')
+                reloaded = True
+                break
+            time.sleep(0.25)
+        return raw.decode('utf-8', 'replace'), reloaded
 
     def teleporter_export(self, timeout=None):
         status, raw = self._raw('GET', '/api/teleporter', headers={'Accept': 'application/zip'}, timeout=timeout)

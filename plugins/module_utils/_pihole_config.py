@@ -277,10 +277,10 @@ class ConfigRunner(object):
 
     def _run_gravity(self):
         started = time.time()
-        output = self.api.gravity(self.gravity_timeout)
+        output, reloaded = self.api.gravity(self.gravity_timeout)
         summary = gravity_summary(output)
         self.gravity.update(ran=True, seconds=round(time.time() - started, 2), failures=summary['failures'],
-                            domains=summary['domains'])
+                            domains=summary['domains'], reloaded=reloaded)
         if not summary['done']:
             raise PiholeError('gravity did not finish (its output ends without "Done."): %s'
                               % ' | '.join(output.strip().splitlines()[-5:]))

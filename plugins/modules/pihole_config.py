@@ -389,10 +389,14 @@ changes:
     local_records: {added: [nas.home.arpa 192.168.0.100], updated: [], removed: []}
     lists: {added: ["block https://lists.example/ads.txt (enabled, groups [Default])"], updated: [], removed: []}
 gravity:
-  description: Whether gravity was needed and ran, how long it took, its domain count and the lists it could not download.
+  description:
+    - Whether gravity was needed and ran, how long it took, its domain count and the lists it could not download.
+    - C(reloaded) tells whether FTL was seen using the new database before the task ended (the task waits up to 60 s
+      for that, so that a domain of a new list is blocked right after the task).
   returned: success
   type: dict
-  sample: {needed: true, ran: true, seconds: 2.1, domains: "Number of gravity domains: 6 (6 unique domains)", failures: []}
+  sample: {needed: true, ran: true, reloaded: true, seconds: 2.1, domains: "Number of gravity domains: 6 (6 unique domains)",
+           failures: []}
 ftl_restart:
   description: Whether the changed settings make FTL restart itself (the task waited until it answered again).
   returned: success

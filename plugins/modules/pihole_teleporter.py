@@ -289,8 +289,9 @@ def main():
                 api.wait_restart(since - 0.5, params['restart_timeout'])
                 if result['gravity']['needed']:
                     started = time.time()
-                    summary = gravity_summary(api.gravity(params['gravity_timeout']))
-                    result['gravity'].update(ran=True, seconds=round(time.time() - started, 2),
+                    output, reloaded = api.gravity(params['gravity_timeout'])
+                    summary = gravity_summary(output)
+                    result['gravity'].update(ran=True, seconds=round(time.time() - started, 2), reloaded=reloaded,
                                              failures=summary['failures'], domains=summary['domains'])
                     if summary['failures']:
                         module.warn('gravity could not download: %s' % '; '.join(summary['failures']))

@@ -358,12 +358,14 @@ def test_each_part_applied_predicted_and_converged(pihole, workdir):
     diff = dict((d["after_header"], d) for d in real["diff"])
     assert diff["lists"]["after"].count(LIST_2) == 1 and LIST_2 not in diff["lists"]["before"]
     assert "dns.blockTTL: 2" in diff["settings"]["before"] and "dns.blockTTL: 5" in diff["settings"]["after"]
-    # Calls: login, one read per part, the writes (adds batched), gravity, one PATCH, the restart wait, logout.
-    writes = [r for r in real["api_requests"] if not r.startswith(("GET /api/info/ftl",))]
+    # Calls: login, one read per part, the writes (adds batched), gravity and the wait for FTL to load its
+    # result, one PATCH, the wait for FTL's restart, logout.
+    writes = [r for r in real["api_requests"] if not r.startswith(("GET /api/info/ftl", "GET /api/stats/summary"))]
     assert writes == CONVERGED_READS[:-1] + [
         "POST /api/groups", "GET /api/groups", "POST /api/domains/deny/exact", "POST /api/domains/deny/regex",
         "POST /api/domains/allow/exact", "POST /api/lists?type=block", "POST /api/clients",
-        "POST /api/action/gravity", "PATCH /api/config", "DELETE /api/auth"]
+        "POST /api/action/gravity", "GET /api/groups", "PATCH /api/config", "DELETE /api/auth"]
+    assert real["gravity"]["reloaded"] is True
 
     # What DNS answers right after the task.
     assert pihole.dns("nas.home.arpa") == ["172.30.99.50"]
@@ -390,6 +392,43 @@ def test_converged_run_costs_login_one_read_per_part_logout_counted_by_a_proxy(p
     assert result["changed"] is False, result
     assert result["api_calls"] == 7 and result["api_requests"] == CONVERGED_READS
     assert proxy.requests == CONVERGED_READS   # counted outside the module
+
+
+def test_ftlconf_settings_are_exactly_the_read_only_ones(pihole):
+    """Which settings FTLCONF_ makes read-only: exactly those the container's environment sets (the
+    web password too, from WEBPASSWORD_FILE), whatever their type; PATCH and PUT are refused with
+    FTL's message, and a PATCH with the value they already have is accepted."""
+    env = labhost.docker("inspect", "-f", "{{json .Config.Env}}", pihole.name).stdout
+    with pihole.session() as api:
+        detailed = api.get("/api/config?detailed=true")["config"]
+        flagged = []
+
+        def walk(node, prefix):
+            for key, value in node.items():
+                if isinstance(value, dict) and "flags" in value and "value" in value:
+                    if value["flags"]["env_var"]:
+                        flagged.append(prefix + key)
+                elif isinstance(value, dict):
+                    walk(value, prefix + key + ".")
+        walk(detailed, "")
+        expected = sorted(["webserver.api.password"] + [
+            name.split("=", 1)[0][len("FTLCONF_"):].replace("_", ".", 2) for name in json.loads(env)
+            if name.startswith("FTLCONF_")])
+        assert sorted(flagged) == expected == ["dns.listeningMode", "dns.upstreams", "ntp.sync.active",
+                                               "webserver.api.password"]
+        refused = [
+            api.call("PATCH", "/api/config", {"config": {"dns": {"upstreams": ["9.9.9.9"]}}}),
+            api.call("PATCH", "/api/config", {"config": {"dns": {"listeningMode": "LOCAL"}}}),
+            api.call("PATCH", "/api/config", {"config": {"ntp": {"sync": {"active": True}}}}),
+            api.call("PUT", "/api/config/dns/upstreams/9.9.9.9"),
+        ]
+        for status, answer in refused:
+            assert status == 400, answer
+            assert answer["error"]["message"] == "Config items set via environment variables cannot be changed via the API"
+        assert [answer["error"]["hint"] for dummy, answer in refused] == [
+            "dns.upstreams", "dns.listeningMode", "ntp.sync.active", "dns.upstreams"]
+        same = api.call("PATCH", "/api/config", {"config": {"dns": {"listeningMode": "ALL"}}})
+        assert same[0] == 200
 
 
 def test_purge_removes_what_the_declaration_does_not_name(pihole, workdir):
@@ -638,3 +677,4 @@ def test_backup_wipe_restore_then_upstreams_live(pihole, workdir):
     bad, = play([{"homelab.photon.pihole_teleporter": {"url": pihole.url, "password": PASSWORD, "path": not_zip,
                                                        "state": "restore"}}], workdir)
     assert bad["failed"] and "is not a Teleporter archive (not a ZIP file" in bad["msg"]
+

@@ -115,6 +115,7 @@ class FakeFtl(object):
         self.requests = []
         self.fail_on = None       # (method, path prefix): answer 400 there
         self.sessions = 0
+        self.gravity_updated = 1000
 
     def leaf(self, path):
         node = self.config
@@ -144,7 +145,10 @@ class FakeFtl(object):
                 return self.answer(200, {'config': self.config})
             return self.patch(body['config'], '')
         if path == '/api/action/gravity':
+            self.gravity_updated += 1
             return _Response(200, '  [i] Number of gravity domains: 2\n  [\u2713] Done.\n'.encode())
+        if path == '/api/stats/summary':
+            return self.answer(200, {'gravity': {'last_update': self.gravity_updated}})
         if path == '/api/info/ftl':
             return self.answer(200, {'ftl': {'uptime': 5}})
         for part in ('groups', 'lists', 'domains', 'clients'):
@@ -254,8 +258,9 @@ def test_check_mode_reports_what_the_real_run_does_and_the_rerun_is_converged():
     applied, calls = run(ftl, **copy.deepcopy(DECLARATION))
     assert applied['changes'] == predicted['changes'] and applied['diff'] == predicted['diff']
     assert calls[5:] == ['POST /api/groups', 'GET /api/groups', 'POST /api/domains/deny/exact',
-                         'POST /api/lists?type=block', 'POST /api/action/gravity', 'PATCH /api/config',
-                         'DELETE /api/auth']
+                         'POST /api/lists?type=block', 'GET /api/stats/summary', 'POST /api/action/gravity',
+                         'GET /api/stats/summary', 'GET /api/groups', 'PATCH /api/config', 'DELETE /api/auth']
+    assert applied['gravity']['reloaded'] is True
     assert [d['domain'] for d in ftl.domains] == ['a.example', 'b.example']   # one call for both
     assert ftl.lists[0]['groups'] == [10]   # the new group's id, read after creating it
     again, calls = run(ftl, **copy.deepcopy(DECLARATION))
