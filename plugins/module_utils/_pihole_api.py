@@ -260,11 +260,14 @@ class PiholeApi(object):
     # -- helpers ----------------------------------------------------------------------------
 
     def wait_restart(self, since, timeout):
-        """Wait until FTL answers again after an internal restart that began after `since` (time.time()).
+        """Wait until FTL answers again after an internal restart caused by a request sent at `since`
+        (time.time() just before it was sent).
 
         FTL re-executes itself after a change that needs it (the API answered before that); its
-        uptime (ms, /api/info/ftl) starts again from 0, so a process younger than the change is the
-        restarted one. Returns the seconds waited; raises PiholeError after timeout.
+        uptime (ms, /api/info/ftl) starts again from 0. The FTL that answered the request started
+        before `since` (it also answered this task's login), the restarted one after: a process
+        younger than the time since `since` is the restarted one. Returns the seconds waited;
+        raises PiholeError after timeout.
         """
         deadline = time.time() + timeout
         started = time.time()

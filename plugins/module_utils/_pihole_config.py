@@ -286,11 +286,12 @@ class ConfigRunner(object):
                               % ' | '.join(output.strip().splitlines()[-5:]))
 
     def _patch_config(self):
+        sent = time.time()
         self.api.call('PATCH', '/api/config', self.config_plan.body())
-        patched = time.time()
         if self.config_plan.restart:
-            # FTL answered, then re-executes itself for the new dnsmasq settings.
-            self.restart_wait = round(self.api.wait_restart(patched - 0.5, self.restart_timeout), 2)
+            # FTL answered, then re-executes itself for the new dnsmasq settings: the FTL that answered
+            # the PATCH started before it was sent, the restarted one after.
+            self.restart_wait = round(self.api.wait_restart(sent, self.restart_timeout), 2)
 
     # -- the task ---------------------------------------------------------------------------
 

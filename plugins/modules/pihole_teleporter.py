@@ -286,7 +286,7 @@ def main():
                 answer = api.teleporter_import(archive, import_spec(parts), timeout=params['timeout'])
                 result['imported'] = answer.get('files') or answer.get('processed') or []
                 # An import always makes FTL restart itself.
-                api.wait_restart(since - 0.5, params['restart_timeout'])
+                api.wait_restart(since, params['restart_timeout'])
                 if result['gravity']['needed']:
                     started = time.time()
                     output, reloaded = api.gravity(params['gravity_timeout'])

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import ssl
+import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, parse_qs
 
@@ -343,3 +344,20 @@ def test_database_unavailable_is_waited_for():
     api = a.PiholeApi(URL, 'pw', opener=opener)
     assert api.call('GET', '/api/groups') == (200, {'groups': []})
     assert api.calls == ['GET /api/groups'] * 3   # every try counted
+
+
+def test_wait_restart_waits_for_an_ftl_younger_than_the_request():
+    """The FTL that answered the PATCH (started long before) keeps answering for a moment, then the
+    port is closed, then the restarted one answers with a small uptime (as FTL v6.3.3 did)."""
+    answers = [b'{"ftl":{"uptime":2798490}}', b'{"ftl":{"uptime":1000}}',
+               URLError(ConnectionRefusedError(111, 'Connection refused')), b'{"ftl":{"uptime":80}}']
+
+    def opener(url, **kwargs):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return _Response(200, answer)
+    api = a.PiholeApi(URL, 'pw', opener=opener)
+    # The previous FTL started 1 s before the request (uptime 1000 ms): still the old one.
+    api.wait_restart(time.time() - 0.5, timeout=10)
+    assert answers == [] and api.calls == ['GET /api/info/ftl'] * 4
