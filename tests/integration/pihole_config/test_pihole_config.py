@@ -153,9 +153,8 @@ class Pihole:
         with self.session() as api:
             config = api.get("/api/config")["config"]
             state = {"config": config}
-            for part, volatile in (("groups", ()), ("lists", ("date_updated", "number", "invalid_domains",
-                                                                "abp_entries", "status")),
-                                   ("domains", ()), ("clients", ("name",))):
+            list_volatile = ("date_updated", "number", "invalid_domains", "abp_entries", "status")
+            for part, volatile in (("groups", ()), ("lists", list_volatile), ("domains", ()), ("clients", ("name",))):
                 rows = api.get("/api/" + part)[part]
                 state[part] = sorted(json.dumps(dict((k, v) for k, v in row.items() if k not in volatile),
                                                 sort_keys=True) for row in rows)
@@ -444,8 +443,8 @@ def test_purge_removes_what_the_declaration_does_not_name(pihole, workdir):
             "dhcp": {"leases": []}}
     kept = check_then_run(pihole, workdir, base)   # without purge: the others stay
     assert all(not change["removed"] for change in kept["changes"].values()), kept["changes"]
-    purged = check_then_run(pihole, workdir, dict(base, purge=["local_records", "cnames", "domains", "groups", "clients",
-                                                             "dhcp_leases"]))
+    purged = check_then_run(pihole, workdir, dict(base, purge=["local_records", "cnames", "domains", "groups",
+                                                               "clients", "dhcp_leases"]))
     changes = purged["changes"]
     assert sorted(changes["local_records"]["removed"]) == ["nas.home.arpa 172.30.99.50, fd00::50"]
     assert changes["cnames"]["removed"] == ["files.home.arpa,nas.home.arpa"]
@@ -484,9 +483,9 @@ def test_new_record_without_outage(pihole, workdir):
     thread.start()
     try:
         time.sleep(0.5)
-        result, = play([config_task(pihole, {"local_records": [{"name": "new-%s.home.arpa" % uuid.uuid4().hex[:4],
-                                                                   "ip": "172.30.99.61"},
-                                                                  {"name": "live.home.arpa", "ip": "172.30.99.62"}]})],
+        records = [{"name": "new-%s.home.arpa" % uuid.uuid4().hex[:4], "ip": "172.30.99.61"},
+                   {"name": "live.home.arpa", "ip": "172.30.99.62"}]
+        result, = play([config_task(pihole, {"local_records": records})],
                        workdir)
         right_after = pihole.dns("live.home.arpa", timeout=1.0)   # no retry
         time.sleep(0.5)
@@ -512,8 +511,8 @@ def test_every_bad_input_fails_with_its_message_and_changes_nothing(pihole, work
         ({"dhcp": {"leases": [{"mac": "zz", "ip": "172.30.99.9"}]}}, "'zz' is not a MAC address"),
         ({"settings": {"dns.dnsec": True}}, "dns.dnsec is not a setting of this Pi-hole (did you mean dns.dnssec"),
         ({"settings": {"dns.cache.size": "lots"}}, "dns.cache.size takes an integer"),
-        ({"settings": {"dns.listeningMode": "local"}}, "dns.listeningMode is set by the environment variable "
-                                                        "FTLCONF_dns_listeningMode"),
+        ({"settings": {"dns.listeningMode": "local"}},
+         "dns.listeningMode is set by the environment variable FTLCONF_dns_listeningMode"),
         ({"upstreams": ["9.9.9.9"]}, "dns.upstreams is set by the environment variable FTLCONF_dns_upstreams"),
         ({"domains": [{"domain": "g.lab.example", "groups": ["no-such-group"]}]}, "uses group no-such-group"),
         # Good items next to a bad one: nothing at all is written.
@@ -677,4 +676,3 @@ def test_backup_wipe_restore_then_upstreams_live(pihole, workdir):
     bad, = play([{"homelab.photon.pihole_teleporter": {"url": pihole.url, "password": PASSWORD, "path": not_zip,
                                                        "state": "restore"}}], workdir)
     assert bad["failed"] and "is not a Teleporter archive (not a ZIP file" in bad["msg"]
-

@@ -16,7 +16,7 @@ MEMBERS = ['etc/pihole/pihole.toml', 'etc/hosts', 'etc/pihole/dhcp.leases', 'etc
            'etc/pihole/pihole-FTL.db']
 
 
-def archive(members=MEMBERS):
+def archive(members=tuple(MEMBERS)):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, 'w') as handle:
         for name in members:
