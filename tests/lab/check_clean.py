@@ -59,10 +59,13 @@ def main(argv):
         mtime = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)
         (problems if mtime >= since else older).append("temporary directory " + path)
     # Nothing may install the collection outside the checkout (molecule's prerun did, once).
-    installed = os.path.expanduser("~/.ansible/collections/ansible_collections/homelab/photon")
-    if os.path.exists(installed):
-        mtime = datetime.datetime.fromtimestamp(os.stat(installed).st_mtime, datetime.timezone.utc)
-        (problems if mtime >= since else older).append("a copy of the collection in " + installed)
+    # Nor write into the user's home: the demo's Pi-hole backups go to its own state.
+    for outside, what in (("~/.ansible/collections/ansible_collections/homelab/photon", "a copy of the collection in "),
+                          ("~/.homelab-photon", "files of the collection's roles in ")):
+        path = os.path.expanduser(outside)
+        if os.path.exists(path):
+            mtime = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)
+            (problems if mtime >= since else older).append(what + path)
     if older:
         print("lab: left by an earlier run (not this one): " + ", ".join(older))
     if problems:
