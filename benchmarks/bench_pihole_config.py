@@ -116,28 +116,6 @@ class Api:
         self.call("DELETE", "/api/auth")
 
 
-def lab_ca_bundle(path):
-    """A CA bundle for the Pi-hole that trusts this checkout's lab CA and that of the small internet
-    that runs now: another checkout's lab may run it (and each checkout makes its own CA), and either
-    may re-create it meanwhile. Starts this checkout's internet when none runs. Returns PATH."""
-    if not labhost.internet_running():
-        labhost.ensure_internet()
-    own = labhost.internet_certs()
-    parts = [own["ca-bundle.crt"]]
-    mounts = json.loads(labhost.docker("inspect", "--format", "{{json .Mounts}}", labhost.INTERNET_NAME).stdout)
-    for mount in mounts:
-        if mount["Destination"].endswith("/server.crt"):
-            served = os.path.join(os.path.dirname(mount["Source"]), "ca.crt")
-            if os.path.exists(served) and os.path.realpath(served) != os.path.realpath(own["ca.crt"]):
-                parts.append(served)
-    with open(path, "w", encoding="ascii") as out:
-        for part in parts:
-            with open(part, encoding="ascii") as handle:
-                out.write(handle.read().rstrip("\n") + "\n")
-    os.chmod(path, 0o644)
-    return path
-
-
 def start_pihole(workdir):
     build = subprocess.run([BUILD], capture_output=True, text=True, check=False, timeout=3600)
     if build.returncode != 0:
@@ -161,7 +139,7 @@ def start_pihole(workdir):
                    "-e", "TZ=UTC", "-e", "WEBPASSWORD_FILE=webpassword", "-e", "FTLCONF_dns_listeningMode=all",
                    "-e", "FTLCONF_ntp_sync_active=false", "-e", "FTLCONF_dns_upstreams=%s" % labhost.INTERNET_IP,
                    "-v", "%s:/run/secrets/webpassword:ro" % secret,
-                   "-v", "%s:/etc/ssl/certs/ca-certificates.crt:ro" % lab_ca_bundle(os.path.join(workdir, "ca-bundle.crt")),
+                   "-v", "%s:/etc/ssl/certs/ca-certificates.crt:ro" % labhost.lab_ca_bundle(os.path.join(workdir, "ca-bundle.crt")),
                    "-v", "%s:%s:ro" % (lists, LISTS_MOUNT), image)
     address = labhost.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
                              name).stdout.strip()

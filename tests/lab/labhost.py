@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
+import json
 import os
 import shlex
 import socket
@@ -425,6 +426,28 @@ def remove_internet():
     """Remove the lab internet container; True when there was one."""
     with _internet_lock():
         return docker("rm", "-f", "-v", INTERNET_NAME, check=False).returncode == 0
+
+
+def lab_ca_bundle(path):
+    """A CA bundle for the Pi-hole that trusts this checkout's lab CA and that of the small internet
+    that runs now: another checkout's lab may run it (and each checkout makes its own CA), and either
+    may re-create it meanwhile. Starts this checkout's internet when none runs. Returns PATH."""
+    if not internet_running():
+        ensure_internet()
+    own = internet_certs()
+    parts = [own["ca-bundle.crt"]]
+    mounts = json.loads(docker("inspect", "--format", "{{json .Mounts}}", INTERNET_NAME).stdout)
+    for mount in mounts:
+        if mount["Destination"].endswith("/server.crt"):
+            served = os.path.join(os.path.dirname(mount["Source"]), "ca.crt")
+            if os.path.exists(served) and os.path.realpath(served) != os.path.realpath(own["ca.crt"]):
+                parts.append(served)
+    with open(path, "w", encoding="ascii") as out:
+        for part in parts:
+            with open(part, encoding="ascii") as handle:
+                out.write(handle.read().rstrip("\n") + "\n")
+    os.chmod(path, 0o644)
+    return path
 
 
 def own_objects(kind):

@@ -54,28 +54,6 @@ CONVERGED_READS = ["POST /api/auth", "GET /api/config?detailed=true", "GET /api/
 
 # -- the lab ----------------------------------------------------------------------------------
 
-def lab_ca_bundle(path):
-    """A CA bundle for the Pi-hole that trusts this checkout's lab CA and that of the small internet
-    that runs now: another checkout's lab may run it (and each checkout makes its own CA), and either
-    may re-create it meanwhile. Starts this checkout's internet when none runs. Returns PATH."""
-    if not labhost.internet_running():
-        labhost.ensure_internet()
-    own = labhost.internet_certs()
-    parts = [own["ca-bundle.crt"]]
-    mounts = json.loads(labhost.docker("inspect", "--format", "{{json .Mounts}}", labhost.INTERNET_NAME).stdout)
-    for mount in mounts:
-        if mount["Destination"].endswith("/server.crt"):
-            served = os.path.join(os.path.dirname(mount["Source"]), "ca.crt")
-            if os.path.exists(served) and os.path.realpath(served) != os.path.realpath(own["ca.crt"]):
-                parts.append(served)
-    with open(path, "w", encoding="ascii") as out:
-        for part in parts:
-            with open(part, encoding="ascii") as handle:
-                out.write(handle.read().rstrip("\n") + "\n")
-    os.chmod(path, 0o644)
-    return path
-
-
 class Pihole:
     """One Pi-hole container on the lab network, /etc/pihole a directory of the test."""
 
@@ -317,7 +295,7 @@ def image():
 @pytest.fixture(scope="module")
 def pihole(image):
     workdir = tempfile.mkdtemp(prefix="homelab-pihole-cfg-")
-    node = Pihole(image, workdir, lab_ca_bundle(os.path.join(workdir, "ca-bundle.crt")))
+    node = Pihole(image, workdir, labhost.lab_ca_bundle(os.path.join(workdir, "ca-bundle.crt")))
     try:
         node.start()
         yield node
