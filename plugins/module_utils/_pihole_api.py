@@ -36,6 +36,16 @@ DB_UNAVAILABLE = 'Database not available'
 DB_WAIT = 30
 
 
+# The connection options of every Pi-hole API module (documented in doc_fragments/pihole.py).
+CONNECTION_SPEC = dict(
+    url=dict(type='str', default='http://127.0.0.1'),
+    password=dict(type='str', required=True, no_log=True),
+    validate_certs=dict(type='bool', default=True),
+    ca_path=dict(type='path'),
+    use_proxy=dict(type='bool', default=False),
+)
+
+
 def database_unavailable(status, body):
     """Whether FTL refused the call only because gravity.db was not open (nothing was applied)."""
     if status == 400:

@@ -41,35 +41,9 @@ description:
     lists, domains, groups and clients change without a restart.
 author:
   - homelab.photon contributors (@homelab-photon)
+extends_documentation_fragment:
+  - homelab.photon.pihole
 options:
-  url:
-    description:
-      - Base URL of the Pi-hole's web server, without C(/api) or C(/admin).
-      - The pihole role runs this module on the Pi-hole's host against V(http://127.0.0.1:PORT), so the
-        password never crosses the network.
-    type: str
-    default: http://127.0.0.1
-  password:
-    description:
-      - The web interface password (or an app password, needed when two-factor authentication is on).
-    type: str
-    required: true
-  validate_certs:
-    description:
-      - Verify the TLS certificate of an V(https://) O(url).
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - A PEM file with the CA certificate(s) that signed the Pi-hole's certificate (Pi-hole makes a
-        self-signed one for C(pi.hole), C(/etc/pihole/tls_ca.crt) in the container).
-    type: path
-  use_proxy:
-    description:
-      - Send the requests through the proxy of the environment (C(https_proxy), ...). Off by default, as
-        a Pi-hole is a LAN service.
-    type: bool
-    default: false
   timeout:
     description: Seconds to wait for each API answer.
     type: int
@@ -435,7 +409,7 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.photon.plugins.module_utils._pihole_api import PiholeApi, PiholeError
+from ansible_collections.homelab.photon.plugins.module_utils._pihole_api import CONNECTION_SPEC, PiholeApi, PiholeError
 from ansible_collections.homelab.photon.plugins.module_utils._pihole_config import ConfigRunner
 from ansible_collections.homelab.photon.plugins.module_utils._pihole_plan import (
     PURGE_CHOICES,
@@ -445,11 +419,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._pihole_plan import
 
 _GROUPS = dict(type='list', elements='str')
 ARGUMENT_SPEC = dict(
-    url=dict(type='str', default='http://127.0.0.1'),
-    password=dict(type='str', required=True, no_log=True),
-    validate_certs=dict(type='bool', default=True),
-    ca_path=dict(type='path'),
-    use_proxy=dict(type='bool', default=False),
+    CONNECTION_SPEC,
     timeout=dict(type='int', default=30),
     local_records=dict(type='list', elements='dict', options=dict(
         name=dict(type='str', required=True),

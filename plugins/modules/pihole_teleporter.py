@@ -25,26 +25,9 @@ description:
     by the pihole role) keep the environment's value after a restore.
 author:
   - homelab.photon contributors (@homelab-photon)
+extends_documentation_fragment:
+  - homelab.photon.pihole
 options:
-  url:
-    description: Base URL of the Pi-hole's web server, without C(/api).
-    type: str
-    default: http://127.0.0.1
-  password:
-    description: The web interface password (or an app password).
-    type: str
-    required: true
-  validate_certs:
-    description: Verify the TLS certificate of an V(https://) O(url).
-    type: bool
-    default: true
-  ca_path:
-    description: A PEM file with the CA certificate(s) that signed the Pi-hole's certificate.
-    type: path
-  use_proxy:
-    description: Send the requests through the proxy of the environment.
-    type: bool
-    default: false
   timeout:
     description: Seconds to wait for each API answer.
     type: int
@@ -172,7 +155,7 @@ import zipfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.photon.plugins.module_utils._pihole_api import PiholeApi, PiholeError
+from ansible_collections.homelab.photon.plugins.module_utils._pihole_api import CONNECTION_SPEC, PiholeApi, PiholeError
 from ansible_collections.homelab.photon.plugins.module_utils._pihole_plan import gravity_summary
 
 IMPORT_PARTS = ['config', 'dhcp_leases', 'groups', 'lists', 'domains', 'clients']
@@ -232,11 +215,7 @@ def write_private(path, data):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type='str', default='http://127.0.0.1'),
-            password=dict(type='str', required=True, no_log=True),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            use_proxy=dict(type='bool', default=False),
+            CONNECTION_SPEC,
             timeout=dict(type='int', default=60),
             state=dict(type='str', choices=['backup', 'restore'], default='backup'),
             path=dict(type='path', required=True),
