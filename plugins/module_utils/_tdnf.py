@@ -570,6 +570,32 @@ def diff_lines(installed, transaction):
     return (sorted(set(key[2] for key in before)), sorted(set(key[2] for key in after)))
 
 
+def package_changes(installed, transaction):
+    """What the transaction does to each package it touches, for a report: [{name, arch, before,
+    after}], `before` and `after` the EVR (`[EPOCH:]VERSION-RELEASE`) or None (not installed). An
+    upgrade's `before` is the newest installed EVR of its name and arch, read from `installed`
+    ({name: [Package]}); None when `installed` does not hold it."""
+    def evr(package):
+        epoch = '' if package.epoch in (None, '0') else '%s:' % package.epoch
+        return '%s%s-%s' % (epoch, package.version, package.release)
+
+    def installed_evr(package):
+        have = [pkg for pkg in installed.get(package.name, []) if pkg.arch == package.arch]
+        newest = newest_available(have).get(package.name)
+        return evr(newest) if newest is not None else None
+
+    changes = []
+    for pkg in transaction.install:
+        changes.append(dict(name=pkg.name, arch=pkg.arch, before=None, after=evr(pkg)))
+    for pkg in transaction.upgrade + transaction.downgrade:
+        changes.append(dict(name=pkg.name, arch=pkg.arch, before=installed_evr(pkg), after=evr(pkg)))
+    for pkg in transaction.reinstall:
+        changes.append(dict(name=pkg.name, arch=pkg.arch, before=evr(pkg), after=evr(pkg)))
+    for pkg in transaction.remove:
+        changes.append(dict(name=pkg.name, arch=pkg.arch, before=evr(pkg), after=None))
+    return sorted(changes, key=lambda change: (change['name'], change['arch']))
+
+
 def transaction_result(transaction):
     """The module's result lists (name-version-release.arch)."""
     return {

@@ -98,6 +98,18 @@ options:
       - With tdnf 3.1, check mode predicts every available update, not only the security ones.
     type: bool
     default: false
+  reboot_patterns:
+    description:
+      - Shell-style patterns (fnmatch, case-sensitive, the whole name) of the packages whose installation,
+        upgrade, downgrade or reinstallation needs a reboot; the module returns RV(reboot_suggested) and
+        RV(reboot_packages) from the transaction (Photon OS has no C(needs-restarting)). A removal never does.
+      - The default names the kernel flavours (V(linux), V(linux-esx), V(linux-secure), V(linux-rt),
+        V(linux-aws)), V(linux-firmware), V(glibc), V(systemd), V(systemd-libs), V(systemd-udev), V(dbus),
+        V(dbus-libs), V(openssl), V(openssl-libs) and V(gnutls), after C(dnf needs-restarting -r).
+      - The module never reboots; M(ansible.builtin.reboot) does, when the result says so (the
+        homelab.photon.update role).
+    type: list
+    elements: str
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -164,6 +176,16 @@ EXAMPLES = r"""
 - name: Refresh the metadata cache only
   homelab.photon.tdnf:
     update_cache: true
+
+- name: Apply every update and reboot when one of them needs it (a kernel, glibc, systemd...)
+  homelab.photon.tdnf:
+    name: '*'
+    state: latest
+  register: updates
+
+- name: Reboot for the updates that need it
+  ansible.builtin.reboot:
+  when: updates.reboot_suggested
 """
 
 RETURN = r"""
@@ -202,6 +224,40 @@ reinstalled:
   type: list
   elements: str
   sample: []
+changes:
+  description:
+    - What the transaction does (or would do in check mode) to each package, sorted by name, each with its
+      EVR (C([EPOCH:]VERSION-RELEASE)) before and after; V(null) means not installed.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{name: linux, arch: x86_64, before: 6.1.83-1.ph5, after: 6.1.90-1.ph5}]
+  contains:
+    name:
+      description: The package's name.
+      type: str
+    arch:
+      description: The package's architecture.
+      type: str
+    before:
+      description: The installed EVR before the transaction (the newest, when several are), or null.
+      type: str
+    after:
+      description: The EVR after the transaction, or null when the package is removed.
+      type: str
+reboot_suggested:
+  description:
+    - Whether the transaction installs, upgrades, downgrades or reinstalls (or would, in check mode) a package
+      that O(reboot_patterns) names.
+  returned: success
+  type: bool
+  sample: true
+reboot_packages:
+  description: The packages (C(name-version-release.arch)) that make RV(reboot_suggested) true.
+  returned: success
+  type: list
+  elements: str
+  sample: [linux-6.1.90-1.ph5.x86_64]
 tdnf_version:
   description: The version of tdnf on the target; null when tdnf was not needed (a converged host).
   returned: always
@@ -240,6 +296,10 @@ cmd:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.homelab.photon.plugins.module_utils._reboot import (
+    DEFAULT_REBOOT_PATTERNS,
+    reboot_packages,
+)
 from ansible_collections.homelab.photon.plugins.module_utils._tdnf import (
     ERROR_NO_MATCHING_PACKAGES,
     TDNF_ENV,
@@ -250,6 +310,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._tdnf import (
     installed_for_absent,
     nevra,
     not_found_message,
+    package_changes,
     parse_json_preview,
     parse_list_text,
     parse_not_found,
@@ -452,6 +513,10 @@ class Tdnf(object):
     def result(self, transaction, installed, changed, msg):
         result = dict(changed=changed, msg=msg, tdnf_version=self.version, cache_updated=self.cache_updated)
         result.update(transaction_result(transaction))
+        patterns = self.module.params['reboot_patterns']
+        rebooting = reboot_packages(transaction, DEFAULT_REBOOT_PATTERNS if patterns is None else patterns)
+        result.update(changes=package_changes(installed, transaction), reboot_suggested=bool(rebooting),
+                      reboot_packages=[nevra(pkg) for pkg in rebooting])
         if self.module._diff:
             before, after = diff_lines(installed, transaction)
             result['diff'] = dict(before='\n'.join(before) + ('\n' if before else ''),
@@ -459,12 +524,13 @@ class Tdnf(object):
                                   before_header='installed packages', after_header='installed packages')
         return result
 
-    def complete_installed(self, installed, transaction):
+    def complete_installed(self, installed, transaction, always=False):
         """Installed versions of packages the transaction touches that the first query did not
-        cover (dependencies that are upgraded), for the diff."""
+        cover (dependencies that are upgraded, every package of name=*), for the diff and for
+        `changes` (always: before the transaction runs)."""
         extra = [name for name in transaction_names(transaction) if name not in installed
                  and any(pkg.name == name for pkg in transaction.upgrade + transaction.downgrade)]
-        if extra and self.module._diff:
+        if extra and (always or self.module._diff):
             installed = dict(installed)
             installed.update(self.query_installed(extra))
         return installed
@@ -537,7 +603,7 @@ class Tdnf(object):
         if self.state == 'latest' and not wildcard and not (transaction.install or transaction.downgrade):
             # Only upgrades: `tdnf upgrade` of the same names is the same transaction.
             command = 'upgrade'
-        installed = self.complete_installed(installed, transaction)
+        installed = self.complete_installed(installed, transaction, always=True)
         if self.module.check_mode:
             return self.result(transaction, installed, True, 'would be: ' + summary(transaction))
 
@@ -563,6 +629,7 @@ def main():
             exclude=dict(type='list', elements='str', default=[]),
             releasever=dict(type='str'),
             security=dict(type='bool', default=False),
+            reboot_patterns=dict(type='list', elements='str'),
         ),
         required_one_of=[['name', 'update_cache']],
         supports_check_mode=True,

@@ -36,7 +36,7 @@ base_key=$( (echo "$suite"; cat "$here/packages.txt") | sha)
 builder_key=$( (echo "$base_key"; cat "$here/photon/build-deps.txt") | sha)
 tdnf_key=$( (echo "$builder_key $tdnf_sha"; files_hash photon/build-tdnf.sh) | sha)
 repos_key=$( (echo "$builder_key"; files_hash photon/build-repos.sh photon/markers.txt photon/marker.spec \
-                photon/photon-release.spec photon/updateinfo.xml) | sha)
+                photon/photon-release.spec photon/updateinfo.xml photon/updateinfo-lab-update-set.xml) | sha)
 debian_hash=$( (echo "$suite"; files_hash build.sh packages.txt rootfs) | sha)
 photon_hash=$( (echo "$debian_hash $tdnf_key $repos_key"; files_hash photon) | sha)
 debian_image="$debian_repo:$debian_hash"
@@ -153,7 +153,8 @@ if ! have "$photon_image" && { [ ! -f "$tdnf_tar" ] || [ ! -f "$repos_tar" ]; };
     if [ ! -f "$repos_tar" ]; then
         echo "lab: building the RPM repositories (rpmbuild, createrepo_c)" >&2
         cp "$here/photon/build-repos.sh" "$here/photon/markers.txt" "$here/photon/marker.spec" \
-            "$here/photon/photon-release.spec" "$here/photon/updateinfo.xml" "$builder/build/photon/"
+            "$here/photon/photon-release.spec" "$here/photon/updateinfo.xml" \
+            "$here/photon/updateinfo-lab-update-set.xml" "$builder/build/photon/"
         in_tree "$builder" /bin/sh /build/photon/build-repos.sh >"$cache/repos-build.log" 2>&1 || {
             tail -n 30 "$cache/repos-build.log" >&2; exit 1; }
         mv "$builder/build/out/repos.tar" "$repos_tar"

@@ -51,4 +51,11 @@ done
 # docker-compose 2.33.1, so that `tdnf --security` has an update to apply. (No XML comment in that
 # file: libsolv then fails to read it, "Solv - I/O error".)
 modifyrepo_c --compress-type=gz --mdtype=updateinfo /build/photon/updateinfo.xml "$(repo_dir photon-updates)/repodata"
+# lab-update-set (the update set of homelab.photon.update, no .repo file in the image): a security,
+# a bugfix and an enhancement advisory (updateinfo-lab-update-set.xml, its file name is the type
+# modifyrepo_c records, hence a copy named updateinfo.xml).
+mkdir -p /build/updateinfo-lab-update-set
+cp /build/photon/updateinfo-lab-update-set.xml /build/updateinfo-lab-update-set/updateinfo.xml
+modifyrepo_c --compress-type=gz --mdtype=updateinfo /build/updateinfo-lab-update-set/updateinfo.xml \
+    "$(repo_dir lab-update-set)/repodata"
 tar -C /build/repos -cf /build/out/repos.tar .

@@ -330,3 +330,35 @@ def test_rpm_query_exit_codes(steps):
     assert t.rpm_query_failed(1, "package htop is not installed\n",
                               "error: cannot open Packages database in /var/lib/rpm\n", ["htop"])
     assert t.rpm_query_argv("rpm", []) == ["rpm", "-qa", "--qf", t.RPM_QUERY_FORMAT]
+
+
+# -- changes (the report of homelab.photon.update) ------------------------------------------------
+
+def test_package_changes_before_and_after():
+    installed = {
+        "curl": [t.Package("curl", "0", "8.7.1", "1.ph5", "noarch", "@System")],
+        "linux": [t.Package("linux", "0", "6.1.75", "1.ph5", "noarch", "@System"),
+                  t.Package("linux", "0", "6.1.83", "1.ph5", "noarch", "@System")],
+        "tzdata": [t.Package("tzdata", "0", "2025a", "1.ph5", "noarch", "@System")],
+        "wget": [t.Package("wget", "0", "1.21.4", "2.ph5", "noarch", "@System")],
+    }
+    done = t.empty_transaction()
+    done.upgrade.extend([t.package_from_evr("linux", "noarch", "6.1.90-1.ph5"),
+                         t.package_from_evr("curl", "noarch", "8.7.1-2.ph5"),
+                         t.package_from_evr("openssl", "x86_64", "3.0.15-1.ph5")])
+    done.downgrade.append(t.package_from_evr("tzdata", "noarch", "2024a-1.ph5"))
+    done.install.append(t.package_from_evr("htop", "noarch", "1:3.2.2-1.ph5"))
+    done.remove.append(t.package_from_evr("wget", "noarch", "1.21.4-2.ph5"))
+    done.reinstall.append(t.package_from_evr("rpcbind", "noarch", "1.2.6-1.ph5"))
+    assert t.package_changes(installed, done) == [
+        {"name": "curl", "arch": "noarch", "before": "8.7.1-1.ph5", "after": "8.7.1-2.ph5"},
+        {"name": "htop", "arch": "noarch", "before": None, "after": "1:3.2.2-1.ph5"},
+        # the newest installed one when several are (an install-only kernel)
+        {"name": "linux", "arch": "noarch", "before": "6.1.83-1.ph5", "after": "6.1.90-1.ph5"},
+        # not in the query: unknown rather than wrong
+        {"name": "openssl", "arch": "x86_64", "before": None, "after": "3.0.15-1.ph5"},
+        {"name": "rpcbind", "arch": "noarch", "before": "1.2.6-1.ph5", "after": "1.2.6-1.ph5"},
+        {"name": "tzdata", "arch": "noarch", "before": "2025a-1.ph5", "after": "2024a-1.ph5"},
+        {"name": "wget", "arch": "noarch", "before": "1.21.4-2.ph5", "after": None},
+    ]
+    assert t.package_changes({}, t.empty_transaction()) == []
