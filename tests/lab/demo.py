@@ -18,7 +18,8 @@ hypervisor's part: when a VM is powered on with cloud-init guestinfo, it starts 
 address the VM's first-boot network file names (no DHCP server on the lab network), preloads the
 Pi-hole image into its Docker store (the lab's stand-in for a registry pull) with the lab CA bundle
 that lets Pi-hole trust the lab's small internet, and runs
-cloud-init's stages on the VM's guestinfo, as the VM's own boot would.
+cloud-init's stages on the VM's guestinfo, as the VM's own boot would. VMs powered on together
+(the two Pi-holes of inventories/lab/) boot in parallel, each in a thread of its own.
 """
 
 import json
@@ -28,6 +29,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 LAB = os.path.dirname(os.path.abspath(__file__))
@@ -150,10 +152,9 @@ def boot(vm_name, keys):
         host.exec("sh", "-c", "install -d -m 0755 %s && cat > %s" % (os.path.dirname(HOST_CA_BUNDLE), HOST_CA_BUNDLE),
                   input=handle.read())
     host.exec("systemctl", "start", "docker.service")
-    save = subprocess.Popen(["docker", "save", PIHOLE_IMAGE], stdout=subprocess.PIPE)
-    subprocess.run(["docker", "exec", "-i", name, "docker", "load"], stdin=save.stdout, check=True,
-                   stdout=subprocess.DEVNULL)
-    save.wait()
+    with open(image_archive(), "rb") as archive:
+        subprocess.run(["docker", "exec", "-i", name, "docker", "load"], stdin=archive, check=True,
+                       stdout=subprocess.DEVNULL)
     host.exec("systemctl", "stop", "docker.service", "docker.socket")
     try:
         run_cloud_init(host, keys)
@@ -163,9 +164,32 @@ def boot(vm_name, keys):
     log("%s booted: %s" % (vm_name, host.exec("cloud-init", "status", check=False).stdout.strip()))
 
 
+def image_archive():
+    """The Pi-hole image saved once (docker save) for every lab host's load, named by the image's id."""
+    image_id = labhost.docker("image", "inspect", "-f", "{{.Id}}", PIHOLE_IMAGE).stdout.strip().split(":")[-1]
+    archive = path("pihole-image-%s.tar" % image_id[:12])
+    if not os.path.exists(archive):
+        for old in os.listdir(STATE):
+            if old.startswith("pihole-image-"):
+                os.unlink(path(old))
+        labhost.docker("save", "-o", archive + ".part", PIHOLE_IMAGE)
+        os.rename(archive + ".part", archive)
+    return archive
+
+
+def boot_logged(vm_name, keys):
+    try:
+        boot(vm_name, keys)
+    except Exception as exc:  # a failed boot leaves the VM unanswered; the playbook's wait reports it
+        log("booting %s failed: %s" % (vm_name, exc))
+
+
 def bootd():
     from pyVim.connect import Disconnect, SmartConnect
     from pyVmomi import vim
+
+    image_archive()
+    booting = {}
 
     host, port = VCSIM_LISTEN.rsplit(":", 1)
     while True:
@@ -185,9 +209,11 @@ def bootd():
                 keys = guestinfo(vm)
                 if "guestinfo.userdata" not in keys:
                     continue
-                if labhost.docker("inspect", container_name(vm.name), check=False).returncode == 0:
+                if vm.name in booting or labhost.docker("inspect", container_name(vm.name),
+                                                        check=False).returncode == 0:
                     continue
-                boot(vm.name, keys)
+                booting[vm.name] = threading.Thread(target=boot_logged, args=(vm.name, keys), daemon=True)
+                booting[vm.name].start()
             view.DestroyView()
         finally:
             Disconnect(si)

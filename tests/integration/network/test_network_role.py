@@ -77,10 +77,10 @@ def answers(address, port=22, timeout=2.0):
         return False
 
 
-def free_address(host):
+def free_address(host, exclude=()):
     """An address in .200-.249 derived from the host's name, that no lab container has and that
-    nothing answers on (another helper's host may have moved there)."""
-    taken = taken_addresses()
+    nothing answers on (another helper's host may have moved there), and not in EXCLUDE."""
+    taken = taken_addresses() | set(exclude)
     start = int(hashlib.sha256(host.name.encode()).hexdigest(), 16) % 50
     for step in range(50):
         candidate = str(LAB_SUBNET[200 + (start + step) % 50])
@@ -335,11 +335,51 @@ def test_role_moves_the_host_and_the_play_continues_there(lab_host, repo_root, t
     assert rc == 0, text
     assert data["stats"][lab_host.name]["changed"] == 0, text
     assert data["stats"][lab_host.name]["failures"] == 0
-    assert task_results(data, lab_host.name)["Arm the rollback that restores the current files unless"
-                                             " confirmed in time, timeout (s) 60"].get("skipped") is True
+    results = task_results(data, lab_host.name)
+    assert results["Change the address with a rollback armed, one host at a time"].get("skipped") is True
+    assert "Arm the rollback that restores the current files unless confirmed in time, timeout (s) 60" not in results
     assert rollback_timer_starts(lab_host) == armed
     assert network_files(lab_host) == files
     assert eth0_addresses(lab_host) == [new + "/24"]
+
+
+def test_two_hosts_move_one_at_a_time(lab_host_factory, repo_root, tmp_path):
+    """Two hosts (two Pi-holes) never change their addresses at once: the whole change of one (arm,
+    write, apply, reconnect, confirm) is over before the other's rollback is armed."""
+    hosts = [lab_host_factory(prefix="net-serial"), lab_host_factory(prefix="net-serial")]
+    first = free_address(hosts[0])
+    new = {hosts[0].name: first, hosts[1].name: free_address(hosts[1], exclude=[first])}
+    play = tmp_path / "two.yml"
+    play.write_text(textwrap.dedent("""\
+        - name: Move both hosts
+          hosts: all
+          gather_facts: false
+          roles:
+            - role: homelab.photon.network
+              vars:
+                network_gateway: 172.30.99.1
+                network_dns: [127.0.0.11]
+                network_rollback_timeout: 60
+                network_connect_timeout: 30
+        """))
+    rc, data, text = run_ansible(repo_root, tmp_path, ["ansible-playbook", str(play)], [
+        host.inventory_line() + " network_address=%s/24" % new[host.name] for host in hosts])
+    assert rc == 0, text
+    # The tasks in the order they ran, with the hosts each ran on (skipped ones left out).
+    order = []
+    for task in data["plays"][0]["tasks"]:
+        name = task["task"]["name"].split(" : ", 1)[-1]
+        for host, result in task["hosts"].items():
+            if not result.get("skipped"):
+                order.append((name.split(",")[0], host))
+    arm = "Arm the rollback that restores the current files unless confirmed in time"
+    confirm = "Confirm the change (cancels the rollback)"
+    steps = [(name, host) for name, host in order if name in (arm, confirm)]
+    firsts = steps[0][1]
+    other = [h.name for h in hosts if h.name != firsts][0]
+    assert steps == [(arm, firsts), (confirm, firsts), (arm, other), (confirm, other)], order
+    for host in hosts:
+        assert eth0_addresses(host) == [new[host.name] + "/24"] and answers(new[host.name])
 
 
 def test_unreachable_address_rolls_back_and_fails_clearly(lab_host, repo_root, tmp_path):

@@ -12,9 +12,9 @@ import subprocess
 import pytest
 
 
-def run_report(repo_root, tmp_path, hosts, extra=()):
+def run_report(repo_root, tmp_path, hosts, extra=(), pihole=()):
     inventory = tmp_path / "inventory"
-    inventory.write_text("[photon]\n" + "\n".join(hosts) + "\n")
+    inventory.write_text("[photon]\n" + "\n".join(hosts) + "\n[pihole]\n" + "\n".join(pihole) + "\n")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(repo_root, "tests", "output", "collections"),
                ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_NOCOLOR="1",
                ANSIBLE_PIPELINING="True")
@@ -36,7 +36,7 @@ def test_report_shows_what_the_hosts_say(repo_root, tmp_path, two_hosts):
     plain, docker_host = two_hosts
     # The plain host is said to run a Pi-hole that is not there: its API read and DNS check fail.
     run = run_report(repo_root, tmp_path, [plain.inventory_line() + " pihole_web_password=report-Pw-1",
-                                           docker_host.inventory_line()])
+                                           docker_host.inventory_line()], pihole=[plain.name])
     assert run.returncode == 2, run.stdout + run.stderr
     assert "DNS check failed for %s" % plain.name in run.stdout
     assert "changed=0" in run.stdout and "changed=1" not in run.stdout
