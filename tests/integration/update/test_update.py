@@ -1,0 +1,224 @@
+"""The playbook homelab.photon.update on a Photon lab host that runs the real Pi-hole, with the real tdnf.
+
+The host (tests/lab/image/, homelab-photon-lab) gets Docker and Pi-hole from the docker and pihole roles
+(the real pihole/pihole image, tests/lab/pihole/build.sh, loaded into the host's Docker as a pull would
+have), then the lab's update set: the test drops a .repo file for the repository lab-update-set (built
+into the image, no .repo file there) and installs the old versions of its three marker packages, curl
+8.7.1-1 (its 8.7.1-2 is a security update), tzdata 2024a (2025a: an ordinary update) and linux 6.1.83
+(6.1.90: a kernel, an ordinary update that needs a reboot).
+
+Proved, in order, on the one host:
+- security only: only curl is updated, no reboot, a Teleporter backup saved first;
+- check mode (everything): the report lists tzdata and linux with their versions and a reboot, and the
+  host is unchanged (packages, boots, backups);
+- everything: exactly what check mode listed is updated; the host is rebooted exactly once (Docker's
+  restart count and PID 1's start both change once) and comes back with networkd, resolved and Docker
+  running and Pi-hole answering DNS from the lab network; the report file says so;
+- a second run: nothing changed (0 changed in the recap), no reboot, no backup.
+
+Stand-in: a lab host is a systemd container. A reboot makes its PID 1 exit and Docker's restart policy
+(unless-stopped, set here) starts it again, on its fixed address. It shares the machine's kernel, so
+/proc/sys/kernel/random/boot_id (ansible.builtin.reboot's way to see the new boot, the role's default
+update_reboot_boot_time_command) never changes: the test sets update_reboot_boot_time_command to PID 1's
+start time (field 22 of /proc/1/stat, in clock ticks since the machine booted), which changes with each
+container start.
+"""
+
+import glob
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+
+import labhost  # noqa: E402
+
+COLLECTIONS = os.path.join(ROOT, "tests", "output", "collections")
+PIHOLE_BUILD = os.path.join(ROOT, "tests", "lab", "pihole", "build.sh")
+# A fixed address from the upper half of the lab network (Docker never hands those out), so that the
+# host comes back on the same address after its reboot.
+ADDRESS = "172.30.99.223"
+PASSWORD = "lab-update-Pw-5c1e"
+REPO = """# tests/integration/update/: the lab's update set (tests/lab/image/photon/markers.txt)
+[lab-update-set]
+name=homelab.photon lab update set
+baseurl=file:///usr/share/homelab-lab/repos/photon/5.0/lab_update_set_5.0_$basearch
+gpgcheck=0
+enabled=1
+"""
+OLD = ["curl-8.7.1-1.ph5.noarch", "tzdata-2024a-1.ph5.noarch", "linux-6.1.83-1.ph5.noarch"]
+# The stand-in for boot_id (see above).
+BOOT_TIME_COMMAND = "awk '{print $22}' /proc/1/stat"
+
+
+def pihole_image():
+    with open(os.path.join(ROOT, "roles", "pihole", "defaults", "main.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["pihole_image"]
+
+
+class Lab:
+    def __init__(self, host, workdir):
+        self.host = host
+        self.workdir = workdir
+        self.backups = os.path.join(workdir, "backups")
+        self.inventory = os.path.join(workdir, "inventory.yml")
+        hostvars = {
+            "ansible_host": ADDRESS, "ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_ssh_private_key_file": host.ssh_key,
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        }
+        inventory = {"all": {
+            "children": {"photon": {"hosts": {host.name: hostvars}}, "pihole": {"hosts": {host.name: {}}}},
+            "vars": {
+                "pihole_web_password": PASSWORD,
+                "pihole_dns_upstreams": [labhost.INTERNET_IP],
+                "pihole_extra_volumes": ["/opt/lab/ca-bundle.crt:/etc/ssl/certs/ca-certificates.crt:ro"],
+                "pihole_healthcheck_interval": "2s",
+                "pihole_backup_dir": self.backups,
+                "update_reboot_boot_time_command": BOOT_TIME_COMMAND,
+            },
+        }}
+        with open(self.inventory, "w", encoding="utf-8") as handle:
+            json.dump(inventory, handle)
+
+    def playbook(self, playbook, *args):
+        """ansible-playbook over SSH with the JSON callback; (rc, its JSON, stderr)."""
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+                   ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="True")
+        binary = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
+        argv = [binary if os.path.exists(binary) else "ansible-playbook", "-i", self.inventory, playbook, *args]
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1200, check=False)
+        try:
+            data = json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError("ansible-playbook printed no JSON (rc %s)\n%s\n%s"
+                                 % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+        return proc.returncode, data, proc.stderr
+
+    def update(self, *args, report=None):
+        """The playbook homelab.photon.update; (its stats for the host, the report file's entry)."""
+        extra = ["-e", "update_report_file=%s" % report] if report else []
+        rc, data, err = self.playbook(os.path.join(ROOT, "playbooks", "update.yml"), *extra, *args)
+        assert rc == 0, failures(data, err)
+        stats = data["stats"][self.host.name]
+        entry = None
+        if report:
+            with open(report, encoding="utf-8") as handle:
+                entry = yaml.safe_load(handle)[self.host.name]
+            assert stat.S_IMODE(os.stat(report).st_mode) == 0o600
+        return stats, entry
+
+    def installed(self):
+        out = self.host.sh("rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n' curl tzdata linux").stdout
+        return out.split()
+
+    def boots(self):
+        """(Docker's restart count, PID 1's start): both change when the host reboots."""
+        count = labhost.docker("inspect", "-f", "{{.RestartCount}}", self.host.name).stdout.strip()
+        return int(count), self.host.exec("sh", "-c", BOOT_TIME_COMMAND).stdout.strip()
+
+    def backup_files(self):
+        return sorted(glob.glob(os.path.join(self.backups, "*.zip")))
+
+
+def failures(data, err):
+    """The failed tasks of a run, for an assertion message."""
+    lines = []
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, result in task.get("hosts", {}).items():
+                if result.get("failed") or result.get("unreachable"):
+                    lines.append("%s %s: %s" % (host, task["task"]["name"], result.get("msg")))
+    return "\n".join(lines) or err[-3000:]
+
+
+def package_lines(entry):
+    return sorted("%s %s -> %s" % (c["name"], c["before"], c["after"]) for c in entry["packages"])
+
+
+@pytest.fixture
+def lab(lab_host_factory, tmp_path):
+    """A Photon lab host with Docker's restart policy, the real Pi-hole deployed by the docker and pihole
+    roles, and the update set's old packages installed."""
+    image = pihole_image()
+    subprocess.run([PIHOLE_BUILD, image], check=True, capture_output=True, text=True, timeout=1800)
+    host = lab_host_factory(prefix="update", extra_args=["--restart", "unless-stopped", "--ip", ADDRESS])
+    # The image into the host's Docker (no registry answers in the lab), and the lab CA (the block
+    # lists come from the lab's small internet over HTTPS); Docker stopped again, as on Photon.
+    host.exec("systemctl", "start", "docker.service")
+    subprocess.run("set -o pipefail; docker save %s | docker exec -i %s docker load" % (image, host.name),
+                   shell=True, executable="/bin/bash", check=True, capture_output=True, timeout=600)
+    host.exec("systemctl", "stop", "docker.service", "docker.socket")
+    bundle = labhost.lab_ca_bundle(str(tmp_path / "ca-bundle.crt"))
+    host.exec("install", "-d", "-m", "0755", "/opt/lab")
+    labhost.docker("cp", bundle, "%s:/opt/lab/ca-bundle.crt" % host.name)
+    lab = Lab(host, str(tmp_path))
+    deploy = tmp_path / "deploy.yml"
+    deploy.write_text(yaml.safe_dump([{"name": "Docker and Pi-hole", "hosts": "pihole", "gather_facts": False,
+                                       "roles": ["homelab.photon.docker", "homelab.photon.pihole"]}]))
+    rc, data, err = lab.playbook(str(deploy))
+    assert rc == 0, failures(data, err)
+    host.exec("sh", "-c", "cat > /etc/yum.repos.d/lab-update-set.repo", input=REPO)
+    host.exec("tdnf", "-y", "-q", "install", *[name.rsplit(".", 1)[0] for name in OLD])
+    assert lab.installed() == OLD
+    return lab
+
+
+def test_update_security_check_mode_everything_then_converged(lab, tmp_path):
+    host = lab.host
+    assert labhost.dns_ask("pi.hole", server=ADDRESS)["answers"][0]["data"] == ADDRESS
+    start = lab.boots()
+    assert start[0] == 0
+    image = host.exec("docker", "inspect", "--format", "{{.Config.Image}}@{{.Image}}", "pihole").stdout.strip()
+
+    # Security updates only: curl, nothing else; no reboot; a backup first.
+    stats, entry = lab.update("-e", "update_packages_mode=security", "-e", "update_pihole_upgrade=false",
+                              report=str(tmp_path / "security.yml"))
+    assert lab.installed() == ["curl-8.7.1-2.ph5.noarch", "tzdata-2024a-1.ph5.noarch", "linux-6.1.83-1.ph5.noarch"]
+    assert package_lines(entry) == ["curl 8.7.1-1.ph5 -> 8.7.1-2.ph5"]
+    assert entry["rebooted"] is False and entry["reboot_needed_by"] == []
+    assert lab.boots() == start
+    backups = lab.backup_files()
+    assert len(backups) == 1 and entry["pihole_backup"] == backups[0]
+    assert stat.S_IMODE(os.stat(backups[0]).st_mode) == 0o600
+    assert entry["pihole_image_before"] == entry["pihole_image_after"] == image
+    assert stats["changed"] > 0
+
+    # Check mode, everything: what would change, and nothing changes.
+    stats, predicted = lab.update("--check", "-e", "update_pihole_upgrade=false", report=str(tmp_path / "check.yml"))
+    assert predicted["check_mode"] is True
+    assert package_lines(predicted) == ["linux 6.1.83-1.ph5 -> 6.1.90-1.ph5", "tzdata 2024a-1.ph5 -> 2025a-1.ph5"]
+    assert predicted["rebooted"] is True and predicted["reboot_needed_by"] == ["linux-6.1.90-1.ph5.noarch"]
+    assert lab.installed() == ["curl-8.7.1-2.ph5.noarch", "tzdata-2024a-1.ph5.noarch", "linux-6.1.83-1.ph5.noarch"]
+    assert lab.boots() == start
+    assert lab.backup_files() == backups
+
+    # Everything: exactly what check mode listed, one reboot, DNS back.
+    stats, entry = lab.update("-e", "update_pihole_upgrade=false", report=str(tmp_path / "all.yml"))
+    assert entry["check_mode"] is False
+    assert entry["packages"] == predicted["packages"]
+    assert lab.installed() == ["curl-8.7.1-2.ph5.noarch", "tzdata-2025a-1.ph5.noarch", "linux-6.1.90-1.ph5.noarch"]
+    assert entry["rebooted"] is True and entry["reboot_needed_by"] == ["linux-6.1.90-1.ph5.noarch"]
+    count, pid1 = lab.boots()
+    assert count == 1 and pid1 != start[1], "rebooted exactly once"
+    assert host.ip == ADDRESS
+    assert entry["dns_after_reboot"] == [ADDRESS]
+    assert len(lab.backup_files()) == 2
+    states = host.exec("systemctl", "is-active", "systemd-networkd", "systemd-resolved", "docker", "ssh",
+                       check=False).stdout.split()
+    assert states == ["active"] * 4
+    assert labhost.dns_ask("pi.hole", server=ADDRESS)["answers"][0]["data"] == ADDRESS
+    assert labhost.dns_ask("example.com", server=ADDRESS)["answers"][0]["data"] == labhost.INTERNET_IP
+    assert entry["pihole_image_before"] == entry["pihole_image_after"] == image
+
+    # Nothing new: nothing changes, no reboot, no backup.
+    stats, entry = lab.update("-e", "update_pihole_upgrade=false")
+    assert stats["changed"] == 0 and stats["failures"] == 0, stats
+    assert lab.boots() == (1, pid1)
+    assert len(lab.backup_files()) == 2
