@@ -14,9 +14,11 @@ short_description: Print the host report and write it as Markdown and JSON on th
 version_added: 0.1.0
 description:
   - Makes one table of all hosts of the play from what M(homelab.photon.host_info) read on each host
-    and the DNS check asked from the controller (M(homelab.photon.dns_query)) - OS (Photon version and
-    build), kernel, RPM packages, memory, disk use, Docker and compose versions, Pi-hole versions,
-    admin URL, DNS answer. The table has a column per host and a line per item.
+    and a DNS check asked from the controller - address, VM, OS (Photon version and build), kernel, RPM
+    packages, memory, disk use, Docker and compose versions, Pi-hole versions, admin URL, DNS answer.
+    The table has a column per host and a line per item.
+  - The DNS check asks each host's C(dns_server) for O(dns_name) (A, over UDP, with the code of
+    M(homelab.photon.dns_query)), all hosts at once, from the controller - the way a LAN client asks.
   - Prints the table (like M(ansible.builtin.debug)) and writes it to O(dir)/O(name)C(.md) (Markdown) and
     O(dir)/O(name)C(.json) (the same texts and the raw values per host), replacing the previous report.
   - An action that runs on the controller only (no module is sent to a host); run it once (C(run_once)).
@@ -40,10 +42,26 @@ options:
   data:
     description:
       - Per host name, what the report shows of it - C(info) (the registered result of M(homelab.photon.host_info)),
-        C(dns) (the registered result of M(homelab.photon.dns_query), with C(name) the name asked) and
-        C(admin_url). A host without data gets a column that says so.
+        C(dns_server) (the address to ask for the DNS check; none, no check), C(admin_url), C(address)
+        and C(vm) (the vm role's C(vm_info)). A host without data gets a column that says so.
     type: dict
     default: {}
+  dns_name:
+    description: The name the DNS check asks for.
+    type: str
+    default: pi.hole
+  dns_port:
+    description: The port the DNS check asks on.
+    type: int
+    default: 53
+  dns_retries:
+    description: How many more times to ask a server that did not answer.
+    type: int
+    default: 5
+  dns_delay:
+    description: Seconds between tries.
+    type: float
+    default: 2.0
   fail_on_dns:
     description: Fail after writing the report when a host's DNS check got no address (no answer, an error code).
     type: bool
@@ -76,6 +94,7 @@ EXAMPLES = r"""
     hosts: "{{ ansible_play_hosts_all }}"
     data: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
               | map(attribute='report_host', default={}))) }}"
+    dns_name: pi.hole
   run_once: true
 """
 
