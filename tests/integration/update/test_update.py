@@ -107,6 +107,10 @@ class Lab:
         rc, data, err = self.playbook(os.path.join(ROOT, "playbooks", "update.yml"), *extra, *args)
         assert rc == 0, failures(data, err)
         stats = data["stats"][self.host.name]
+        # The report as the play printed it (tasks_from report).
+        self.printed = [result["msg"] for play in data["plays"] for task in play["tasks"]
+                        if task["task"]["name"].endswith("Print what changed per host")
+                        for result in task["hosts"].values()]
         entry = None
         if report:
             with open(report, encoding="utf-8") as handle:
@@ -178,7 +182,7 @@ def test_update_security_check_mode_everything_then_converged(lab, tmp_path):
     image = host.exec("docker", "inspect", "--format", "{{.Config.Image}}@{{.Image}}", "pihole").stdout.strip()
 
     # Security updates only: curl, nothing else; no reboot; a backup first.
-    stats, entry = lab.update("-e", "update_packages_mode=security", "-e", "update_pihole_upgrade=false",
+    stats, entry = lab.update("-e", "update_packages_mode=security",
                               report=str(tmp_path / "security.yml"))
     assert lab.installed() == ["curl-8.7.1-2.ph5.noarch", "tzdata-2024a-1.ph5.noarch", "linux-6.1.83-1.ph5.noarch"]
     assert package_lines(entry) == ["curl 8.7.1-1.ph5 -> 8.7.1-2.ph5"]
@@ -191,7 +195,7 @@ def test_update_security_check_mode_everything_then_converged(lab, tmp_path):
     assert stats["changed"] > 0
 
     # Check mode, everything: what would change, and nothing changes.
-    stats, predicted = lab.update("--check", "-e", "update_pihole_upgrade=false", report=str(tmp_path / "check.yml"))
+    stats, predicted = lab.update("--check", report=str(tmp_path / "check.yml"))
     assert predicted["check_mode"] is True
     assert package_lines(predicted) == ["linux 6.1.83-1.ph5 -> 6.1.90-1.ph5", "tzdata 2024a-1.ph5 -> 2025a-1.ph5"]
     assert predicted["rebooted"] is True and predicted["reboot_needed_by"] == ["linux-6.1.90-1.ph5.noarch"]
@@ -200,7 +204,7 @@ def test_update_security_check_mode_everything_then_converged(lab, tmp_path):
     assert lab.backup_files() == backups
 
     # Everything: exactly what check mode listed, one reboot, DNS back.
-    stats, entry = lab.update("-e", "update_pihole_upgrade=false", report=str(tmp_path / "all.yml"))
+    stats, entry = lab.update(report=str(tmp_path / "all.yml"))
     assert entry["check_mode"] is False
     assert entry["packages"] == predicted["packages"]
     assert lab.installed() == ["curl-8.7.1-2.ph5.noarch", "tzdata-2025a-1.ph5.noarch", "linux-6.1.90-1.ph5.noarch"]
@@ -216,9 +220,17 @@ def test_update_security_check_mode_everything_then_converged(lab, tmp_path):
     assert labhost.dns_ask("pi.hole", server=ADDRESS)["answers"][0]["data"] == ADDRESS
     assert labhost.dns_ask("example.com", server=ADDRESS)["answers"][0]["data"] == labhost.INTERNET_IP
     assert entry["pihole_image_before"] == entry["pihole_image_after"] == image
+    assert lab.printed == [[
+        "%s: 2 package(s) changed (all)" % host.name,
+        "  linux: 6.1.83-1.ph5 -> 6.1.90-1.ph5",
+        "  tzdata: 2024a-1.ph5 -> 2025a-1.ph5",
+        "  rebooted: yes (for linux-6.1.90-1.ph5.noarch)",
+        "  pihole image: %s (unchanged)" % image,
+        "  pihole backup: %s" % lab.backup_files()[1],
+    ]], lab.printed
 
     # Nothing new: nothing changes, no reboot, no backup.
-    stats, entry = lab.update("-e", "update_pihole_upgrade=false")
+    stats, entry = lab.update()
     assert stats["changed"] == 0 and stats["failures"] == 0, stats
     assert lab.boots() == (1, pid1)
     assert len(lab.backup_files()) == 2
