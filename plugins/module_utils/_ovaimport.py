@@ -160,10 +160,12 @@ class Importer:
         dc = self.datacenter()
         existing = self.find_vm(dc)
         if existing is not None:
-            # No change, whatever the options say; a powered-on VM is still waited for.
+            # Nothing is imported again, whatever the other options say; only the size (hardware)
+            # is made what was asked, while the VM is off. A powered-on VM is still waited for.
+            changed = self._resize(existing)
             if p["wait_for_ip"] and self.vm_facts(existing)["power_state"] == "poweredOn":
                 self._wait_ip(existing)
-            return dict(changed=False, vm=self.vm_facts(existing), transfer=transfer_stats(0, 0))
+            return dict(changed=changed, vm=self.vm_facts(existing), transfer=transfer_stats(0, 0))
 
         source_cls = OvaSource if kind == ".ova" else OvfSource
         source = source_cls(src, p["validate_certs"], checksum[0] if checksum else None)
@@ -233,7 +235,9 @@ class Importer:
                                           "hw_version": spec.configSpec.version,
                                           "guest_id": spec.configSpec.guestId,
                                           "power_state": "poweredOn" if p["power_on"] else "poweredOff",
-                                          "ip_addresses": []},
+                                          "ip_addresses": [], "esxi_hostname": p["esxi_hostname"],
+                                          "hardware": {"num_cpus": spec.configSpec.numCPUs,
+                                                       "memory_mb": spec.configSpec.memoryMB}},
                         transfer=transfer_stats(0, 0), would_upload_bytes=total)
 
         lease = pool.ImportVApp(spec, folder, host)
@@ -272,8 +276,42 @@ class Importer:
                 self._wait_ip(vm)
         return dict(changed=True, vm=self.vm_facts(vm), transfer=transfer)
 
+    def _hardware(self):
+        """{"num_cpus": N, "memory_mb": M} of what the hardware option asks (0 or unset: the OVA's)."""
+        asked = self.p.get("hardware") or {}
+        return dict((k, asked[k]) for k in ("num_cpus", "memory_mb") if asked.get(k))
+
+    def _resize(self, vm):
+        """Give an existing VM the asked size: reconfigured when powered off, a warning when on."""
+        asked = self._hardware()
+        if not asked:
+            return False
+        facts = self.vm_facts(vm)
+        differ = dict((k, v) for k, v in asked.items() if facts["hardware"].get(k) != v)
+        if not differ:
+            return False
+        now = ", ".join("%s %s" % (k, facts["hardware"].get(k)) for k in sorted(differ))
+        want = ", ".join("%s %s" % (k, v) for k, v in sorted(differ.items()))
+        if facts["power_state"] != "poweredOff":
+            self.warnings.append("VM %s is %s with %s, not %s: the size is changed only while the VM is powered "
+                                 "off (power it off and run again)" % (self.p["name"], facts["power_state"], now, want))
+            return False
+        if not self.module.check_mode:
+            spec = vim.vm.ConfigSpec()
+            if "num_cpus" in differ:
+                spec.numCPUs = differ["num_cpus"]
+            if "memory_mb" in differ:
+                spec.memoryMB = differ["memory_mb"]
+            wait_for_task(vm.ReconfigVM_Task(spec))
+        return True
+
     def _adjust_spec(self, spec, extra):
         cfg = spec.configSpec
+        asked = self._hardware()
+        if "num_cpus" in asked:
+            cfg.numCPUs = asked["num_cpus"]
+        if "memory_mb" in asked:
+            cfg.memoryMB = asked["memory_mb"]
         if extra:
             cfg.extraConfig = list(cfg.extraConfig or []) + [
                 vim.option.OptionValue(key=k, value=v) for k, v in extra]
@@ -425,7 +463,9 @@ class Importer:
 
     def vm_facts(self, vm):
         props = self.conn.properties(vm, ["name", "config.uuid", "config.version", "config.guestId",
-                                          "runtime.powerState", "guest.ipAddress", "guest.net"])
+                                          "runtime.powerState", "runtime.host", "guest.ipAddress", "guest.net",
+                                          "config.hardware.numCPU", "config.hardware.memoryMB"])
+        host = props.get("runtime.host")
         ips = []
         for nic in props.get("guest.net") or []:
             ips.extend(a for a in nic.ipAddress or [] if a not in ips)
@@ -437,4 +477,7 @@ class Importer:
             "uuid": props.get("config.uuid"), "hw_version": props.get("config.version"),
             "guest_id": props.get("config.guestId"),
             "power_state": str(props.get("runtime.powerState")), "ip_addresses": ips,
+            "esxi_hostname": self.conn.properties(host, ["name"]).get("name") if host is not None else None,
+            "hardware": {"num_cpus": props.get("config.hardware.numCPU"),
+                         "memory_mb": props.get("config.hardware.memoryMB")},
         }

@@ -127,6 +127,30 @@ class Connection:
                 out[prop.name] = prop.val
         return out
 
+    def collect(self, vimtype, paths, root=None):
+        """[(object, {path: value})] of every object of a type below root, in one round trip.
+
+        A ContainerView traversed by the PropertyCollector: what reading each property through
+        pyVmomi would ask object by object. Unset properties are missing from the dicts.
+        """
+        pc = vmodl.query.PropertyCollector
+        view = self.content.viewManager.CreateContainerView(root or self.content.rootFolder, [vimtype], True)
+        try:
+            traversal = pc.TraversalSpec(name="view", path="view", skip=False, type=vim.view.ContainerView)
+            spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[traversal])],
+                                 propSet=[pc.PropertySpec(type=vimtype, pathSet=list(paths), all=False)])
+            out = []
+            result = self.content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions())
+            while result:
+                for content in result.objects or []:
+                    out.append((content.obj, dict((p.name, p.val) for p in content.propSet or [])))
+                if not result.token:
+                    break
+                result = self.content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
+            return out
+        finally:
+            view.DestroyView()
+
     def find(self, vimtype, name, root=None):
         """The object of that type and name below root, or None."""
         for obj in self.objects(vimtype, root):

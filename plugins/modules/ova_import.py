@@ -41,7 +41,7 @@ options:
   state:
     description:
       - V(present) imports the OVA unless a VM of that name already exists in the datacenter
-        (then nothing changes, whatever the other options say).
+        (then nothing changes, whatever the other options say, but O(hardware)).
       - V(absent) powers off and destroys the VM of that name if it exists.
     type: str
     choices: [present, absent]
@@ -127,6 +127,20 @@ options:
       vendordata:
         description: Vendor data.
         type: str
+  hardware:
+    description:
+      - The VM's size, instead of the OVA's. Unset or V(0) values keep the OVA's.
+      - Applied in the import spec, before the VM is first powered on.
+      - A VM that exists with another size is reconfigured when it is powered off (changed); a
+        powered-on VM keeps its size and the module warns (power it off and run again).
+    type: dict
+    suboptions:
+      num_cpus:
+        description: Number of virtual CPUs.
+        type: int
+      memory_mb:
+        description: Memory in MB.
+        type: int
   power_on:
     description:
       - Power the VM on after the import.
@@ -150,7 +164,7 @@ seealso:
 notes:
   - The device URL's C(*) host (standalone ESXi) is replaced by the O(hostname) and O(port)
     connected to.
-  - A VM that already exists is not compared with the options; remove it first to re-import.
+  - A VM that already exists is not compared with the options (but O(hardware)); remove it first to re-import.
   - Proven in the lab against the govmomi vSphere simulator in ESXi and vCenter modes.
 """
 
@@ -223,6 +237,22 @@ vm:
       type: list
       elements: str
       sample: ["192.168.1.50"]
+    esxi_hostname:
+      description: The ESXi host the VM runs on (as vCenter names it).
+      type: str
+      sample: esxi01.lan
+    hardware:
+      description: The VM's size.
+      type: dict
+      contains:
+        num_cpus:
+          description: Number of virtual CPUs.
+          type: int
+          sample: 2
+        memory_mb:
+          description: Memory in MB.
+          type: int
+          sample: 2048
 would_upload_bytes:
   description: In check mode, the bytes a real run would upload (the disks' sizes).
   returned: check mode, when the VM would be imported
@@ -286,6 +316,7 @@ def main():
         guestinfo=dict(type="dict", default={}),
         cloud_init=dict(type="dict", options=dict(
             userdata=dict(type="str"), metadata=dict(type="str"), vendordata=dict(type="str"))),
+        hardware=dict(type="dict", options=dict(num_cpus=dict(type="int"), memory_mb=dict(type="int"))),
         power_on=dict(type="bool", default=False),
         wait_for_ip=dict(type="bool", default=False),
         wait_for_ip_timeout=dict(type="int", default=300),

@@ -27,7 +27,7 @@ from pyVmomi import vim
 
 import ova  # tests/lab/ova.py (on sys.path through tests/integration/vsphere/conftest.py)
 from guestboot import decode_guestinfo, guestinfo, read_guestinfo, run_cloud_init  # tests/lab
-from vmrole_helpers import OvaServer, ansible_env, connect, find_vms, playbook_argv, run_playbook, vsphere
+from vmrole_helpers import OvaServer, ansible_env, connect, fleet_argv, find_vms, run_fleet_playbook, vsphere
 
 GROUP = "photon_lab"
 VM = "photon-e2e"
@@ -35,15 +35,19 @@ HOSTNAME = "photon-first-boot"
 
 PLAYBOOK = """
 - name: First boot of a Photon OS VM without a console
-  hosts: localhost
+  hosts: %(group)s
   gather_facts: false
   roles:
     - role: homelab.photon.vm
 
-- name: The next play reaches the VM through the group the role filled
+- name: The next play reaches the host the role logged in to
   hosts: %(group)s
   gather_facts: false
   tasks:
+    # A check run of a VM that does not exist yet imports nothing: there is no host to reach.
+    - name: Stop when the role recorded no VM
+      ansible.builtin.meta: end_host
+      when: vm_info is not defined
     - name: Read root's password ageing
       ansible.builtin.command: chage -l root
       register: e2e_chage
@@ -105,10 +109,12 @@ def role_vars(tmp_path, sim, served_ova, ssh_keypair, address, **over):
         "vm_networks": {"None": "VM Network"},
         "vm_ssh_public_key": ssh_keypair[1],
         "vm_network": {"address": address + "/24", "gateway": "172.30.99.1", "dns": ["127.0.0.11"]},
-        "vm_group": GROUP,
-        "vm_ssh_private_key_file": ssh_keypair[0],
-        "vm_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-        "vm_python_interpreter": "/usr/bin/python3",
+        # The Photon host's connection, in the inventory (no ansible_host: the role sets it to the
+        # address the VM answers on, vm_network's or the one VMware Tools reports).
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": ssh_keypair[0],
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_python_interpreter": "/usr/bin/python3",
         "vm_ssh_timeout": 180,
         "report": str(tmp_path / "report.json"),
     }
@@ -193,13 +199,13 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
         secret = password_hash
     if address_from == "static":
         # Check mode first: nothing downloaded, nothing imported, and it says what a real run does.
-        dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check_mode=True)
+        dry = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot", check_mode=True)
         assert dry.returncode == 0, dry.stdout + dry.stderr
         assert "is not downloaded yet; a real run downloads it and imports %s" % name in dry.stdout, dry.stdout
         assert not os.path.exists(os.path.join(extravars["vm_ova_cache_dir"], "photon-lab.ova"))
         assert find_vms(connect(sim), name) == []
         assert served_ova["server"].requests == []
-    proc = subprocess.Popen(playbook_argv(tmp_path, PLAYBOOK, extravars, name="firstboot"), env=ansible_env(tmp_path),
+    proc = subprocess.Popen(fleet_argv(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot"), env=ansible_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
     si = connect(sim)
     vm, keys = wait_for_guestinfo(si, proc, name)
@@ -238,7 +244,7 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
 
     out = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out
-    first = recap(out, "localhost")
+    first = recap(out, name)
     assert first["changed"] >= 3 and first["failed"] == 0, out  # download + import + first-boot data removed
     assert task_status(out, REMOVE_TASK) == "changed"
 
@@ -296,17 +302,17 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
     # Second run: the VM is found, nothing is downloaded or imported again, the group is refilled,
     # and there is nothing left to remove.
     (tmp_path / "report.json").unlink()
-    again = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
+    again = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert recap(again.stdout, "localhost")["changed"] == 0, again.stdout
+    assert recap(again.stdout, name)["changed"] == 0, again.stdout
     assert task_status(again.stdout, REMOVE_TASK) == "skipping"
     assert recap(again.stdout, name)["changed"] == 0, again.stdout
     assert served_ova["server"].requests == ["/photon-lab.ova"]
     assert len(find_vms(si, name)) == 1
     # Check mode on the existing VM: the import's checks run, nothing would change.
-    dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check_mode=True)
+    dry = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot", check_mode=True)
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert recap(dry.stdout, "localhost")["changed"] == 0, dry.stdout
+    assert recap(dry.stdout, name)["changed"] == 0, dry.stdout
     assert "already there" in dry.stdout
     assert json.loads((tmp_path / "report.json").read_text())["hostname"] == HOSTNAME
     outputs = [out, again.stdout, dry.stdout]
@@ -316,23 +322,23 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
         # run without the login): check mode says the role would remove it, and changes nothing.
         WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[
             vim.option.OptionValue(key=k, value=keys[k]) for k in FIRSTBOOT_KEYS])))
-        dry = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot", check_mode=True)
+        dry = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot", check_mode=True)
         assert dry.returncode == 0, dry.stdout + dry.stderr
-        assert recap(dry.stdout, "localhost")["changed"] == 1, dry.stdout
+        assert recap(dry.stdout, name)["changed"] == 1, dry.stdout
         assert task_status(dry.stdout, REMOVE_TASK) == "changed"
         assert set(FIRSTBOOT_KEYS) <= set(guestinfo(vm))
         # A host at the VM's address that did not boot from the VM's data keeps the role from removing it.
         host.exec("sh", "-c", "cp /var/lib/cloud/data/instance-id /root/iid && echo other-instance > "
                   "/var/lib/cloud/data/instance-id")
-        refused = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
+        refused = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot")
         assert refused.returncode != 0
         assert "reports the cloud-init instance 'other-instance' (/var/lib/cloud/data/instance-id), not '%s'" % name \
             in refused.stdout, refused.stdout
         assert set(FIRSTBOOT_KEYS) <= set(guestinfo(vm))
         host.exec("mv", "/root/iid", "/var/lib/cloud/data/instance-id")
-        fixed = run_playbook(tmp_path, PLAYBOOK, extravars, name="firstboot")
+        fixed = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot")
         assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-        assert recap(fixed.stdout, "localhost")["changed"] == 1, fixed.stdout
+        assert recap(fixed.stdout, name)["changed"] == 1, fixed.stdout
         assert sorted(guestinfo(vm)) == ["guestinfo.metadata", "guestinfo.metadata.encoding"]
         outputs += [dry.stdout, refused.stdout, fixed.stdout]
 
@@ -364,7 +370,7 @@ def test_bad_inputs_stop_before_anything(tmp_path, sim, served_ova, ssh_keypair,
     served_ova["server"].requests.clear()
     extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.250", vm_name="photon-bad-" + case,
                           **over)
-    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    result = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="bad")
     assert result.returncode != 0
     assert message in result.stdout, result.stdout
     assert "changeme2" not in result.stdout
@@ -381,7 +387,7 @@ def test_key_file_is_read_in_check_mode(tmp_path, sim, served_ova, ssh_keypair):
     extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.251", vm_name=name,
                           vm_ssh_public_key="", vm_root_password_hash="",
                           vm_ssh_public_key_file=ssh_keypair[0] + ".pub")
-    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="keyfile", check_mode=True)
+    result = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="keyfile", check_mode=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"TASK \[homelab.photon.vm : Refuse unusable inputs[^\]]*\] \*+\nok: ", result.stdout), result.stdout
     assert find_vms(connect(sim), name) == []
@@ -392,7 +398,7 @@ def test_local_ova_with_a_wrong_checksum_is_not_imported(tmp_path, sim, served_o
     wrong = "sha1:" + ("0" if served_ova["sha1"][0] != "0" else "1") + served_ova["sha1"][1:]
     extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.250", vm_name=name,
                           vm_ova_src=served_ova["path"], vm_ova_checksum=wrong)
-    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    result = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="bad")
     assert result.returncode != 0
     assert "has sha1 %s, not %s; nothing was imported" % (served_ova["sha1"], wrong) in result.stdout, result.stdout
     assert os.path.exists(served_ova["path"])  # the user's own file is left alone
@@ -404,7 +410,7 @@ def test_missing_local_ova_is_reported(tmp_path, sim, served_ova, ssh_keypair):
     missing = str(tmp_path / "no-such.ova")
     extravars = role_vars(tmp_path, sim, served_ova, ssh_keypair, "172.30.99.250", vm_name=name,
                           vm_ova_src=missing, vm_ova_checksum="")
-    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    result = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="bad")
     assert result.returncode != 0
     assert "%s does not exist or is not a file; nothing was imported" % missing in result.stdout, result.stdout
     assert find_vms(connect(sim), name) == []
@@ -418,7 +424,7 @@ def test_checksum_mismatch_discards_the_cached_file(tmp_path, sim, served_ova, s
     cached = tmp_path / "cache" / "photon-lab.ova"
     cached.parent.mkdir()
     cached.write_bytes(b"a stale, partial download\n")  # what a previous run left
-    result = run_playbook(tmp_path, PLAYBOOK, extravars, name="bad")
+    result = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="bad")
     assert result.returncode != 0
     assert "did not match" in result.stdout and "was removed and nothing was imported" in result.stdout, result.stdout
     assert served_ova["server"].requests == ["/photon-lab.ova"]  # downloaded, then refused

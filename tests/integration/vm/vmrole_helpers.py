@@ -1,5 +1,6 @@
-"""Helpers for the tests of the role homelab.photon.vm: run ansible-playbook on the collection,
-and load the simulator helpers of tests/integration/vsphere/conftest.py (under a unique name)."""
+"""Helpers for the tests of the role homelab.photon.vm: run ansible-playbook on the collection
+(with an inventory of the role's shape: a vSphere endpoint and a Photon host carrying its VM), and
+load the simulator helpers of tests/integration/vsphere/conftest.py (under a unique name)."""
 
 import importlib.util
 import json
@@ -56,6 +57,42 @@ def playbook_argv(tmp_path, playbook, extravars, name="play", check_mode=False):
 
 def run_playbook(tmp_path, playbook, extravars, name="play", timeout=900, check_mode=False):
     return subprocess.run(playbook_argv(tmp_path, playbook, extravars, name, check_mode), env=ansible_env(tmp_path),
+                          capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path), check=False)
+
+
+ENDPOINT = "vcsim"
+
+
+def fleet_argv(tmp_path, playbook, values, group, name="play", check_mode=False):
+    """The role's shape of inventory: one Photon host, named values["vm_name"], in `group`, with its VM's
+    variables and its connection (vm_* and ansible_* of `values`); the vSphere endpoint ENDPOINT in the
+    group vsphere with the connection (vm_vsphere_*). Other values are extra vars (test scaffolding)."""
+    endpoint = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    photon, extra = {}, {}
+    for key, value in values.items():
+        if key.startswith("vm_vsphere_") and key not in ("vm_vsphere_endpoint", "vm_vsphere_group"):
+            endpoint[key] = value
+        elif key.startswith(("vm_", "ansible_")):
+            photon[key] = value
+        else:
+            extra[key] = value
+    inventory = {"all": {"children": {"vsphere": {"hosts": {ENDPOINT: endpoint}},
+                                      group: {"hosts": {values["vm_name"]: photon}}}}}
+    play_path = os.path.join(str(tmp_path), name + ".yml")
+    inventory_path = os.path.join(str(tmp_path), name + "-inventory.json")
+    vars_path = os.path.join(str(tmp_path), name + "-vars.json")
+    with open(play_path, "w") as handle:
+        handle.write(playbook)
+    with open(inventory_path, "w") as handle:
+        json.dump(inventory, handle)
+    with open(vars_path, "w") as handle:
+        json.dump(extra, handle)
+    return [os.path.join(BIN, "ansible-playbook"), "-i", inventory_path, "-e", "@" + vars_path, play_path] + (
+        ["--check"] if check_mode else [])
+
+
+def run_fleet_playbook(tmp_path, playbook, values, group, name="play", timeout=900, check_mode=False):
+    return subprocess.run(fleet_argv(tmp_path, playbook, values, group, name, check_mode), env=ansible_env(tmp_path),
                           capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path), check=False)
 
 

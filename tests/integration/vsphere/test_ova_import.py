@@ -162,6 +162,37 @@ def test_thick_provisioning_and_power_on(vcsim, inventory, ova8):
     assert result["vm"]["power_state"] == "poweredOn" == vm.runtime.powerState
 
 
+def test_hardware_at_import_then_resized_only_while_off(vcsim, inventory, ova8):
+    """hardware: the size in the import spec; an existing VM of another size is reconfigured while
+    powered off (check mode predicts it and changes nothing), and only warned about while on."""
+    ova_size = run_module(base_args(vcsim, ova8, name="photon-ova-size"))["vm"]["hardware"]
+    sized = run_module(base_args(vcsim, ova8, hardware={"num_cpus": 2, "memory_mb": 1536}))
+    assert sized["changed"] is True, sized.get("msg")
+    assert sized["vm"]["hardware"] == {"num_cpus": 2, "memory_mb": 1536} != ova_size
+    vm = inventory.vms()["photon-test"]
+    assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB) == (2, 1536)
+    assert sized["vm"]["esxi_hostname"] == vm.runtime.host.name
+    # Unset or 0 keeps what the VM has: no change.
+    same = run_module(base_args(vcsim, ova8, hardware={"num_cpus": 0, "memory_mb": 1536}))
+    assert same["changed"] is False and not same.get("warnings"), same
+    bigger = base_args(vcsim, ova8, hardware={"num_cpus": 2, "memory_mb": 2048})
+    predicted = run_module(bigger, check=True)
+    assert predicted["changed"] is True and inventory.vms()["photon-test"].config.hardware.memoryMB == 1536
+    resized = run_module(bigger)
+    assert resized["changed"] is True and resized["vm"]["hardware"] == {"num_cpus": 2, "memory_mb": 2048}
+    assert inventory.vms()["photon-test"].config.hardware.memoryMB == 2048
+    assert run_module(bigger)["changed"] is False
+    assert vcsim.transferred_bytes() == [ova8["disk_bytes"]] * 2  # two imports, no upload since
+    # Powered on: kept, with a warning that says how.
+    from pyVim.task import WaitForTask
+    WaitForTask(inventory.vms()["photon-test"].PowerOnVM_Task())
+    on = run_module(base_args(vcsim, ova8, hardware={"num_cpus": 4}))
+    assert on["changed"] is False and not on.get("failed"), on
+    assert any("is poweredOn with num_cpus 2, not num_cpus 4: the size is changed only while the VM is powered off"
+               in w for w in on["warnings"]), on
+    assert inventory.vms()["photon-test"].config.hardware.numCPU == 2
+
+
 # --- failures: each a clear error, and the list of VMs after equals the list before ------------
 
 def _fails(sim, inventory, args, pattern, check=False):
