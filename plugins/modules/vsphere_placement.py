@@ -148,8 +148,8 @@ def read_endpoint(conn):
     for dc in conn.objects(vim.Datacenter):
         dcs.append(dc.name)
         host_names = {}
-        for obj, props in conn.collect(vim.HostSystem, ["name", "parent", "runtime.connectionState",
-                                                          "runtime.inMaintenanceMode", "datastore", "network", "vm"], dc):
+        host_props = ["name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "datastore", "network", "vm"]
+        for obj, props in conn.collect(vim.HostSystem, host_props, dc):
             parent = props.get("parent")
             state = str(props.get("runtime.connectionState") or "connected")
             maintenance = bool(props.get("runtime.inMaintenanceMode"))

@@ -17,7 +17,7 @@ def vm(name, endpoint="", src="https://lab/photon.ova", checksum="md5:aa", dest=
     return out
 
 
-NEW_SHAPE_VARS = ["vm_ova_src", "vm_ova_checksum", "vm_networks", "vm_network", "vm_ssh_public_key"]
+NEW_SHAPE_VARS = ("vm_ova_src", "vm_ova_checksum", "vm_networks", "vm_network", "vm_ssh_public_key")
 ENDPOINT = {"vars": ["vm_vsphere_hostname", "vm_vsphere_username", "vm_vsphere_password"],
             "hostname": "esx.lan", "username": "root", "password_set": True}
 
@@ -159,38 +159,38 @@ def test_group_goes_to_distinct_hosts_least_loaded_first():
 
 def test_existing_vm_keeps_its_host_and_the_group_avoids_it():
     hosts = [esx("h1"), esx("h2", vms=5)]
-    placement, errors, _ = plan(hosts, [want("a", "dns", existing="h1"), want("b", "dns")])
+    placement, errors, _warnings = plan(hosts, [want("a", "dns", existing="h1"), want("b", "dns")])
     assert errors == [] and hosts_of(placement) == {"a": "h1", "b": "h2"}
     assert placement["a"]["reason"] == "exists on h1 (kept)"
 
 
 def test_rerun_plans_the_same():
     hosts = [esx("h1"), esx("h2"), esx("h3")]
-    first, _, _ = plan(hosts, [want("a", "dns"), want("b", "dns"), want("c")])
+    first, _errors, _warnings = plan(hosts, [want("a", "dns"), want("b", "dns"), want("c")])
     existing = [want(n, "dns" if n != "c" else "", existing=h) for n, h in hosts_of(first).items()]
-    again, errors, _ = plan(hosts, existing)
+    again, errors, _warnings = plan(hosts, existing)
     assert errors == [] and hosts_of(again) == hosts_of(first)
 
 
 def test_explicit_host_honoured_and_counted_in_the_group():
     hosts = [esx("h1"), esx("h2")]
-    placement, errors, _ = plan(hosts, [want("a", "dns", esxi="h2"), want("b", "dns")])
+    placement, errors, _warnings = plan(hosts, [want("a", "dns", esxi="h2"), want("b", "dns")])
     assert errors == [] and hosts_of(placement) == {"a": "h2", "b": "h1"}
 
 
 def test_explicit_host_unknown_or_in_maintenance_or_outside_the_cluster():
     hosts = [esx("h1", cluster="C1"), esx("h2", usable=False, state="in maintenance mode")]
-    _, errors, _ = plan(hosts, [want("a", esxi="nope")], endpoint="vc:443")
+    _placement, errors, _warnings = plan(hosts, [want("a", esxi="nope")], endpoint="vc:443")
     assert errors == ["VM a: the ESXi host nope (vm_esxi_hostname) is not in datacenter DC0 of vc:443 (its hosts: h1, h2)"]
-    _, errors, _ = plan(hosts, [want("a", esxi="h2")])
+    _placement, errors, _warnings = plan(hosts, [want("a", esxi="h2")])
     assert errors == ["VM a: the ESXi host h2 (vm_esxi_hostname) cannot take a VM: in maintenance mode"]
-    _, errors, _ = plan(hosts + [esx("h3")], [want("a", esxi="h3", cluster="C1")])
+    _placement, errors, _warnings = plan(hosts + [esx("h3")], [want("a", esxi="h3", cluster="C1")])
     assert errors == ["VM a: the ESXi host h3 (vm_esxi_hostname) is not in cluster C1 (vm_cluster)"]
 
 
 def test_group_larger_than_the_qualifying_hosts_cannot_be_met():
     hosts = [esx("h1"), esx("h2", datastores=["other"]), esx("h3", usable=False, state="disconnected")]
-    placement, errors, _ = plan(hosts, [want("a", "dns", datastore="ds1"), want("b", "dns", datastore="ds1")],
+    placement, errors, _warnings = plan(hosts, [want("a", "dns", datastore="ds1"), want("b", "dns", datastore="ds1")],
                                 endpoint="vc:443")
     assert placement == {}
     assert len(errors) == 1
@@ -201,7 +201,7 @@ def test_group_larger_than_the_qualifying_hosts_cannot_be_met():
 
 def test_two_explicit_members_on_one_host_is_an_error_two_existing_a_warning():
     hosts = [esx("h1"), esx("h2")]
-    _, errors, _ = plan(hosts, [want("a", "dns", esxi="h1"), want("b", "dns", esxi="h1")])
+    _placement, errors, _warnings = plan(hosts, [want("a", "dns", esxi="h1"), want("b", "dns", esxi="h1")])
     assert errors == ["anti-affinity group dns: VMs a and b are both placed on h1 (vm_esxi_hostname or an existing VM); "
                       "they must be on distinct hosts"]
     placement, errors, warnings = plan(hosts, [want("a", "dns", existing="h1"), want("b", "dns", existing="h1")])
@@ -218,13 +218,13 @@ def test_existing_vm_elsewhere_than_asked_is_not_moved():
 def test_matching_finds_the_assignment_greedy_order_would_miss():
     # a can use h1 or h2, b only h1: a must take h2.
     hosts = [esx("h1", networks=["n1", "n2"]), esx("h2", networks=["n1"])]
-    placement, errors, _ = plan(hosts, [want("a", "g", networks=["n1"]), want("b", "g", networks=["n2"])])
+    placement, errors, _warnings = plan(hosts, [want("a", "g", networks=["n1"]), want("b", "g", networks=["n2"])])
     assert errors == [] and hosts_of(placement) == {"a": "h2", "b": "h1"}
 
 
 def test_cluster_chooses_without_a_group_and_group_stays_in_the_cluster():
     hosts = [esx("h0"), esx("c1", cluster="C"), esx("c2", cluster="C")]
-    placement, errors, _ = plan(hosts, [want("x", cluster="C"), want("a", "g", cluster="C"), want("b", "g", cluster="C")])
+    placement, errors, _warnings = plan(hosts, [want("x", cluster="C"), want("a", "g", cluster="C"), want("b", "g", cluster="C")])
     assert errors == []
     assert hosts_of(placement) == {"x": None, "a": "c1", "b": "c2"}
     assert placement["x"]["reason"] == "cluster C chooses"
@@ -232,14 +232,14 @@ def test_cluster_chooses_without_a_group_and_group_stays_in_the_cluster():
 
 def test_ungrouped_vm_least_loaded_and_none_qualifies():
     hosts = [esx("h1", vms=2), esx("h2", vms=1)]
-    placement, errors, _ = plan(hosts, [want("x"), want("y")])
+    placement, errors, _warnings = plan(hosts, [want("x"), want("y")])
     assert errors == [] and hosts_of(placement) == {"x": "h2", "y": "h1"}
-    _, errors, _ = plan(hosts, [want("z", datastore="nope")], endpoint="esx:443")
+    _placement, errors, _warnings = plan(hosts, [want("z", datastore="nope")], endpoint="esx:443")
     assert errors == ["VM z: no ESXi host of esx:443 can take it (it needs one in datacenter DC0, seeing datastore nope; "
                       "hosts: h1; h2)"]
 
 
 def test_other_datacenter_hosts_do_not_qualify():
     hosts = [esx("h1", datacenter="DC1"), esx("h2")]
-    placement, errors, _ = plan(hosts, [want("a", "g"), want("b", "g", datacenter="DC1")])
+    placement, errors, _warnings = plan(hosts, [want("a", "g"), want("b", "g", datacenter="DC1")])
     assert errors == [] and hosts_of(placement) == {"a": "h2", "b": "h1"}
