@@ -140,19 +140,20 @@ class ActionModule(ActionBase):
                 failed_dns.append(name)
 
         generated = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
-        files = {'markdown': os.path.join(args['dir'], args['name'] + '.md'),
-                 'json': os.path.join(args['dir'], args['name'] + '.json')}
+        directory = os.path.normpath(args['dir'])
+        files = {'markdown': os.path.join(directory, args['name'] + '.md'),
+                 'json': os.path.join(directory, args['name'] + '.json')}
         result.update(changed=False, files=files, msg=markdown_table(rows))
         if self._task.check_mode:
             result['files_written'] = False
         else:
             try:
-                os.makedirs(args['dir'], exist_ok=True)
+                os.makedirs(directory, exist_ok=True)
                 _write(files['markdown'], markdown_document(rows, generated))
                 _write(files['json'], json_document(rows, details, generated))
             except (IOError, OSError) as exc:
                 raise AnsibleActionFail('Cannot write the host report into %s: %s; set report_dir to a directory '
-                                        'the controller user may write.' % (args['dir'], to_native(exc)))
+                                        'the controller user may write.' % (directory, to_native(exc)))
             result['files_written'] = True
         # Show the table as debug does (the report is the point of this task).
         if args['print']:
