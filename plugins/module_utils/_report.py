@@ -165,7 +165,7 @@ def _disk_text(info):
     parts = []
     for disk in info.get('disks') or []:
         parts.append('%s %d%% (%s of %s)' % (disk['path'], disk['percent'], human_bytes(disk['used']),
-                                            human_bytes(disk['total'])))
+                                             human_bytes(disk['total'])))
     for size in info.get('sizes') or []:
         parts.append('%s %s' % (size['path'], human_bytes(size['bytes']) if size.get('bytes') is not None
                                 else 'missing'))

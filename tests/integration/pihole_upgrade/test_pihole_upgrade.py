@@ -227,7 +227,6 @@ def print_figures(title, lab, facts, watch):
     print("  rounds: %d, in which neither Pi-hole answered: %d" % (len(watch.rounds), watch.neither()))
 
 
-
 SITE_PLAY = """\
 - name: The site run's Pi-hole stage, both hosts at once
   hosts: pihole

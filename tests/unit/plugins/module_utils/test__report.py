@@ -122,7 +122,8 @@ def test_host_row():
     row = r.host_row("photon-lab", dict(info=info(), dns=DNS, admin_url="http://172.30.99.150/admin/", vm=vm,
                                         address="172.30.99.150"))
     assert row == {
-        "host": "photon-lab", "address": "172.30.99.150", "vm": "photon-lab (vm-53), vmx-11, vmwarePhoton64Guest, poweredOn", "os": "Photon OS 5.0 (build dde71ec57)", "kernel": "6.1.0-13-amd64",
+        "host": "photon-lab", "address": "172.30.99.150", "vm": "photon-lab (vm-53), vmx-11, vmwarePhoton64Guest, poweredOn",
+        "os": "Photon OS 5.0 (build dde71ec57)", "kernel": "6.1.0-13-amd64",
         "rpm_packages": "5", "memory": "1 GiB of 2 GiB used", "disk": "/ 25% (10 GiB of 40 GiB), /opt/docker/pihole 50 MiB",
         "docker": "26.1.5", "compose": "2.26.1", "pihole": "FTL v6.3.3, core v6.2.2, web v6.3, docker 2025.11.0",
         "admin_url": "http://172.30.99.150/admin/", "dns": "pi.hole -> 172.30.99.150 (NOERROR from 172.30.99.150#53)"}
