@@ -23,7 +23,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._ova import (
 from ansible_collections.homelab.photon.plugins.module_utils._ovasource import OvaSource, OvfSource
 from ansible_collections.homelab.photon.plugins.module_utils._upload import HttpsUpload, UploadError
 from ansible_collections.homelab.photon.plugins.module_utils._vsphere import (
-    Connection, LeaseProgress, VsphereError, fault_message, vim, wait_for_lease, wait_for_task,
+    VM_FACT_PATHS, Connection, LeaseProgress, VsphereError, fault_message, vim, vm_facts, wait_for_lease, wait_for_task,
 )
 
 PROGRESS_EVERY = 4.0  # seconds; the issue asks for at most 5
@@ -462,22 +462,7 @@ class Importer:
         return Connection(p["hostname"], p["port"], p["username"], p["password"], p["validate_certs"])
 
     def vm_facts(self, vm):
-        props = self.conn.properties(vm, ["name", "config.uuid", "config.version", "config.guestId",
-                                          "runtime.powerState", "runtime.host", "guest.ipAddress", "guest.net",
-                                          "config.hardware.numCPU", "config.hardware.memoryMB"])
+        props = self.conn.properties(vm, VM_FACT_PATHS)
         host = props.get("runtime.host")
-        ips = []
-        for nic in props.get("guest.net") or []:
-            ips.extend(a for a in nic.ipAddress or [] if a not in ips)
-        first = props.get("guest.ipAddress")
-        if first and first not in ips:
-            ips.insert(0, first)
-        return {
-            "name": props.get("name"), "moid": vm._moId,  # pylint: disable=protected-access
-            "uuid": props.get("config.uuid"), "hw_version": props.get("config.version"),
-            "guest_id": props.get("config.guestId"),
-            "power_state": str(props.get("runtime.powerState")), "ip_addresses": ips,
-            "esxi_hostname": self.conn.properties(host, ["name"]).get("name") if host is not None else None,
-            "hardware": {"num_cpus": props.get("config.hardware.numCPU"),
-                         "memory_mb": props.get("config.hardware.memoryMB")},
-        }
+        return vm_facts(vm._moId, props,  # pylint: disable=protected-access
+                        self.conn.properties(host, ["name"]).get("name") if host is not None else None)

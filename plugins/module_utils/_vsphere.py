@@ -127,6 +127,23 @@ class Connection:
                 out[prop.name] = prop.val
         return out
 
+    def properties_of(self, objs, paths):
+        """{moid: {path: value}} of selected properties of several objects of one type, in one round trip."""
+        if not objs:
+            return {}
+        pc = vmodl.query.PropertyCollector
+        spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=o, skip=False) for o in objs],
+                             propSet=[pc.PropertySpec(type=type(objs[0]), pathSet=list(paths), all=False)])
+        out = dict((o._moId, {}) for o in objs)  # pylint: disable=protected-access
+        result = self.content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions())
+        while result:
+            for content in result.objects or []:
+                out[content.obj._moId] = dict((p.name, p.val) for p in content.propSet or [])  # pylint: disable=protected-access
+            if not result.token:
+                break
+            result = self.content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
+        return out
+
     def collect(self, vimtype, paths, root=None):
         """[(object, {path: value})] of every object of a type below root, in one round trip.
 
@@ -157,6 +174,34 @@ class Connection:
             if obj.name == name:
                 return obj
         return None
+
+
+# What homelab.photon.ova_import returns of a VM (its `vm`) and vsphere_placement of an existing VM
+# of the play: the properties read in one round trip, and the dict built from them.
+VM_FACT_PATHS = ("name", "config.uuid", "config.version", "config.guestId", "runtime.powerState", "runtime.host",
+                 "guest.ipAddress", "guest.net", "config.hardware.numCPU", "config.hardware.memoryMB")
+
+
+def vm_facts(moid, props, esxi_hostname):
+    """The facts of a VM from its VM_FACT_PATHS properties (unset ones missing): name, moid, uuid,
+    hw_version, guest_id, power_state, ip_addresses (the NICs' addresses in order; VMware Tools' main address
+    first when no NIC lists it), esxi_hostname,
+    hardware {num_cpus, memory_mb}."""
+    ips = []
+    for nic in props.get("guest.net") or []:
+        ips.extend(a for a in getattr(nic, "ipAddress", None) or [] if a not in ips)
+    first = props.get("guest.ipAddress")
+    if first and first not in ips:
+        ips.insert(0, first)
+    return {
+        "name": props.get("name"), "moid": moid,
+        "uuid": props.get("config.uuid"), "hw_version": props.get("config.version"),
+        "guest_id": props.get("config.guestId"),
+        "power_state": str(props.get("runtime.powerState")), "ip_addresses": ips,
+        "esxi_hostname": esxi_hostname,
+        "hardware": {"num_cpus": props.get("config.hardware.numCPU"),
+                     "memory_mb": props.get("config.hardware.memoryMB")},
+    }
 
 
 def wait_for_task(task, timeout=3600, poll=0.1):

@@ -13,6 +13,9 @@ description:
   - Reads the ESXi hosts of a vSphere endpoint (datacenter, cluster, connection state, maintenance mode,
     the datastores and networks each one sees, how many VMs it runs) and its VMs, and chooses the host of
     every VM in O(vms). Changes nothing.
+  - Returns, for each VM of O(vms) that exists, what M(homelab.photon.ova_import) returns of an existing VM
+    (moid, power state, size, IP addresses, ...) and which of O(guestinfo_keys) its extraConfig holds, read in
+    the same session; a rerun knows what is there without another module run.
   - A VM that already exists keeps its host (a rerun plans the same, and nothing is moved).
   - An explicit O(vms[].esxi_hostname) is honoured; it must exist in the VM's datacenter, be connected
     and not in maintenance mode (and be in O(vms[].cluster) when both are given).
@@ -73,6 +76,15 @@ options:
         description: VMs sharing a value land on distinct ESXi hosts. Empty for none.
         type: str
         default: ""
+  guestinfo_keys:
+    description:
+      - C(guestinfo.*) keys (names or shell-style patterns, as O(homelab.photon.vm_guestinfo#module:keys) takes
+        them) to look for in the extraConfig of each VM of O(vms) that exists; the
+        keys found are returned in RV(placement.guestinfo_keys), their names only, never their values.
+      - Empty reads no extraConfig.
+    type: list
+    elements: str
+    default: []
 notes:
   - Proven in the lab against the govmomi vSphere simulator in vCenter mode (a cluster of three hosts and a
     standalone host) and in ESXi mode.
@@ -107,7 +119,7 @@ placement:
   returned: success
   type: dict
   sample: {"pihole01": {"esxi_hostname": "esxi01.lan", "datacenter": "DC0", "exists": false,
-           "reason": "anti-affinity group dns"}}
+           "reason": "anti-affinity group dns", "vm": {}, "guestinfo_keys": []}}
   contains:
     esxi_hostname:
       description: The planned ESXi host; null when the VM's cluster chooses (a cluster and no group).
@@ -121,6 +133,20 @@ placement:
     reason:
       description: Why that host (C(exists on HOST (kept)), C(vm_esxi_hostname), C(anti-affinity group G), C(least loaded)).
       type: str
+    vm:
+      description:
+        - The VM when it exists, as RV(homelab.photon.ova_import#module:vm) of M(homelab.photon.ova_import)
+          returns it (name, moid, uuid, hw_version, guest_id, power_state, ip_addresses, esxi_hostname,
+          hardware with num_cpus and memory_mb); empty when it does not exist.
+      type: dict
+      sample: {"name": "pihole01", "moid": "vm-42", "uuid": "4216c8e1-5c2f-8b7f-2c1e-3f7c1a0b9d11", "hw_version": "vmx-11",
+               "guest_id": "vmwarePhoton64Guest", "power_state": "poweredOn", "ip_addresses": ["192.168.1.50"],
+               "esxi_hostname": "esxi01.lan", "hardware": {"num_cpus": 2, "memory_mb": 2048}}
+    guestinfo_keys:
+      description: The keys of O(guestinfo_keys) the existing VM's extraConfig holds (names only); empty otherwise.
+      type: list
+      elements: str
+      sample: ["guestinfo.userdata", "guestinfo.userdata.encoding"]
 hosts:
   description: The endpoint's ESXi hosts as read.
   returned: success
@@ -134,14 +160,15 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.homelab.photon.plugins.module_utils._guestinfo import GuestinfoError, key_patterns, selected
 from ansible_collections.homelab.photon.plugins.module_utils._placement import plan
 from ansible_collections.homelab.photon.plugins.module_utils._vsphere import (
-    PYVMOMI_IMPORT_ERROR, Connection, VsphereError, fault_message, vim, vsphere_argument_spec,
+    PYVMOMI_IMPORT_ERROR, VM_FACT_PATHS, Connection, VsphereError, fault_message, vim, vm_facts, vsphere_argument_spec,
 )
 
 
 def read_endpoint(conn):
-    """(hosts for plan(), {datacenter: {vm name: host name}}, [datacenter names])."""
+    """(hosts for plan(), {datacenter: {vm name: (VM object, host name)}}, [datacenter names])."""
     names = dict((obj._moId, props.get("name")) for vimtype in (vim.Datastore, vim.Network)  # pylint: disable=protected-access
                  for obj, props in conn.collect(vimtype, ["name"]))
     hosts, vms, dcs = [], {}, []
@@ -166,8 +193,44 @@ def read_endpoint(conn):
         vms[dc.name] = {}
         for obj, props in conn.collect(vim.VirtualMachine, ["name", "runtime.host"], dc):
             host = props.get("runtime.host")
-            vms[dc.name][props.get("name")] = host_names.get(host._moId) if host is not None else None  # pylint: disable=protected-access
+            vms[dc.name][props.get("name")] = (obj, host_names.get(host._moId) if host is not None else None)  # pylint: disable=protected-access
     return hosts, vms, dcs
+
+
+def resolve(vms, existing, dcs, where):
+    """(the VMs with their datacenter resolved and the VM object and host of those that exist, errors)."""
+    errors, out = [], []
+    for vm in vms:
+        dc = vm["datacenter"]
+        if not dc:
+            if len(dcs) != 1:
+                errors.append("VM %s: %s has %d datacenters (%s): set vm_datacenter"
+                              % (vm["name"], where, len(dcs), ", ".join(sorted(dcs)) or "none"))
+                continue
+            dc = dcs[0]
+        elif dc not in dcs:
+            errors.append("VM %s: datacenter %s not found on %s (datacenters: %s)"
+                          % (vm["name"], dc, where, ", ".join(sorted(dcs)) or "none"))
+            continue
+        obj, host = existing.get(dc, {}).get(vm["name"], (None, None))
+        out.append(dict(vm, datacenter=dc, existing_host=host, existing=obj))
+    return out, errors
+
+
+def read_existing(conn, vms, patterns):
+    """{vm name: (facts, guestinfo keys the patterns select)} of the VMs that exist, in one round trip."""
+    objs = [vm["existing"] for vm in vms if vm["existing"] is not None]
+    paths = VM_FACT_PATHS + (("config.extraConfig",) if patterns else ())
+    props = conn.properties_of(objs, paths)
+    out = {}
+    for vm in vms:
+        if vm["existing"] is None:
+            continue
+        moid = vm["existing"]._moId  # pylint: disable=protected-access
+        options = [(o.key, o.value) for o in props[moid].get("config.extraConfig") or []]
+        out[vm["name"]] = (vm_facts(moid, props[moid], vm["existing_host"]),
+                           selected(options, patterns) if patterns else [])
+    return out
 
 
 def main():
@@ -182,6 +245,7 @@ def main():
             networks=dict(type="list", elements="str", default=[]),
             anti_affinity_group=dict(type="str", default=""),
         )),
+        guestinfo_keys=dict(type="list", elements="str", default=[], no_log=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if PYVMOMI_IMPORT_ERROR:
@@ -192,10 +256,16 @@ def main():
     twice = sorted(set(n for n in names if names.count(n) > 1))
     if twice:
         module.fail_json(msg="vms names %s more than once: a VM name must be unique on %s" % (", ".join(twice), where))
+    try:
+        patterns = key_patterns(p["guestinfo_keys"]) if p["guestinfo_keys"] else []
+    except GuestinfoError as exc:
+        module.fail_json(msg="guestinfo_keys: %s" % exc)
     conn = None
     try:
         conn = Connection(p["hostname"], p["port"], p["username"], p["password"], p["validate_certs"])
         hosts, existing, dcs = read_endpoint(conn)
+        vms, errors = resolve(p["vms"], existing, dcs, where)
+        known = read_existing(conn, vms, patterns) if not errors else {}
     except VsphereError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except
@@ -205,20 +275,6 @@ def main():
         if conn is not None:
             conn.close()
 
-    errors, vms = [], []
-    for vm in p["vms"]:
-        dc = vm["datacenter"]
-        if not dc:
-            if len(dcs) != 1:
-                errors.append("VM %s: %s has %d datacenters (%s): set vm_datacenter"
-                              % (vm["name"], where, len(dcs), ", ".join(sorted(dcs)) or "none"))
-                continue
-            dc = dcs[0]
-        elif dc not in dcs:
-            errors.append("VM %s: datacenter %s not found on %s (datacenters: %s)"
-                          % (vm["name"], dc, where, ", ".join(sorted(dcs)) or "none"))
-            continue
-        vms.append(dict(vm, datacenter=dc, existing_host=existing.get(dc, {}).get(vm["name"])))
     if errors:
         module.fail_json(msg="placement on %s: %s" % (where, "; ".join(errors)), hosts=hosts)
     placement, errors, warnings = plan(hosts, vms, endpoint=where)
@@ -227,7 +283,9 @@ def main():
     for w in warnings:
         module.warn(w)
     for vm in vms:
-        placement[vm["name"]].update(datacenter=vm["datacenter"], exists=bool(vm["existing_host"]))
+        facts, keys = known.get(vm["name"], ({}, []))
+        placement[vm["name"]].update(datacenter=vm["datacenter"], exists=vm["name"] in known, vm=facts,
+                                     guestinfo_keys=keys)
     module.exit_json(changed=False, placement=placement, hosts=hosts)
 
 

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 import ova  # tests/lab/ova.py (on sys.path through tests/integration/conftest.py)
-from vmrole_helpers import ROOT, OvaServer, ansible_env, connect, find_vms, vsphere
+from vmrole_helpers import ROOT, OvaServer, ansible_env, connect, find_vms, host_messages, module_counts, run_json, \
+    stage_seconds, vsphere
 
 GOOD = ("fleet-a", "fleet-b", "fleet-c")
 CLUSTER_HOSTS = ("DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2")
@@ -66,9 +67,13 @@ def inventory(tmp_path, sim, served, ssh_keypair, photon_hosts, endpoint_vars=No
     return str(path)
 
 
-def run_vm_stage(tmp_path, inventory_path, *extra):
-    argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory_path,
+def vm_stage_argv(inventory_path, *extra):
+    return [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory_path,
             os.path.join(ROOT, "playbooks", "vm.yml")] + list(extra)
+
+
+def run_vm_stage(tmp_path, inventory_path, *extra):
+    argv = vm_stage_argv(inventory_path, *extra)
     return subprocess.run(argv, env=ansible_env(tmp_path), capture_output=True, text=True, timeout=900,
                           cwd=str(tmp_path), check=False)
 
@@ -147,17 +152,34 @@ def test_three_vms_two_hosts_one_download_one_failure(tmp_path, sim, served, ssh
     assert served["server"].requests == ["/photon-lab.ova"]
     assert dict((k, v) for k, v in vms_by_name(si).items() if k not in before) == made
 
-    # A new size for a powered-off VM: reconfigured (one change), nothing else.
+    # A new size for a powered-off VM: it takes the import's path (its OVA checked, ova_import reconfigures
+    # it: one change); the others are already there as asked and take none of it.
     hosts["fleet-a"]["vm_memory_mb"] = 2048
     del hosts["fleet-bad"]
     inv = inventory(tmp_path, sim, served, ssh_keypair, hosts)
-    resized = run_vm_stage(tmp_path, inv)
+    resized, doc = run_json(tmp_path, vm_stage_argv(inv))
     assert resized.returncode == 0, resized.stdout
-    totals = recap(resized.stdout)
-    assert {n: totals[n]["changed"] for n in GOOD} == {"fleet-a": 1, "fleet-b": 0, "fleet-c": 0}, resized.stdout
+    assert {n: doc["stats"][n]["changed"] for n in GOOD} == {"fleet-a": 1, "fleet-b": 0, "fleet-c": 0}, resized.stdout
+    assert module_counts(doc, host="fleet-a").get("homelab.photon.ova_import") == 1, module_counts(doc)
+    assert [module_counts(doc, host=n).get("homelab.photon.ova_import") for n in ("fleet-b", "fleet-c")] == [None, None]
     now = vms_by_name(si)
     assert (now["fleet-a"]["cpus"], now["fleet-a"]["memory_mb"]) == (2, 2048)
     assert now["fleet-a"]["moid"] == made["fleet-a"]["moid"]
+
+    # Converged: the plan (one module run for the endpoint) is the vm stage's only module run; no OVA
+    # fetched or read, no import; each VM recorded from the plan, as the import returns it.
+    again, doc = run_json(tmp_path, vm_stage_argv(inv))
+    assert again.returncode == 0, again.stdout
+    assert all(doc["stats"][n]["changed"] == 0 and doc["stats"][n]["failures"] == 0 for n in GOOD), doc["stats"]
+    counts = module_counts(doc)
+    print("converged vm stage, fleet of %d: module runs %s, %.2f s" % (len(GOOD), counts, stage_seconds(doc)))
+    assert counts == {"homelab.photon.vsphere_placement": 1}, counts
+    assert served["server"].requests == ["/photon-lab.ova"]
+    for name in GOOD:
+        shown = [m for m in host_messages(doc, name) if m.startswith(name + " (")]
+        assert len(shown) == 1 and shown[0].startswith("%s (%s)" % (name, made[name]["moid"])), host_messages(doc, name)
+        assert shown[0].endswith("already there: nothing to fetch, import, wait for or clean up"), shown
+    assert "2 CPU, 2048 MB" in [m for m in host_messages(doc, "fleet-a") if m.startswith("fleet-a (")][0]
 
 
 OLD_SHAPE_ENDPOINT = {"vm_name": "pihole01", "vm_ova_src": "https://example.invalid/photon.ova",

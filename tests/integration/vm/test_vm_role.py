@@ -27,7 +27,8 @@ from pyVmomi import vim
 
 import ova  # tests/lab/ova.py (on sys.path through tests/integration/vsphere/conftest.py)
 from guestboot import decode_guestinfo, guestinfo, read_guestinfo, run_cloud_init  # tests/lab
-from vmrole_helpers import OvaServer, ansible_env, connect, fleet_argv, find_vms, run_fleet_playbook, vsphere
+from vmrole_helpers import OvaServer, ansible_env, connect, fleet_argv, find_vms, module_counts, run_fleet_playbook, \
+    run_json, stage_seconds, task_runs, vsphere
 
 GROUP = "photon_lab"
 VM = "photon-e2e"
@@ -59,7 +60,7 @@ PLAYBOOK = """
     - name: Report to the test
       ansible.builtin.copy:
         content: "{{ {'chage': e2e_chage.stdout, 'hostname': e2e_hostname.stdout, 'ansible_host': ansible_host,
-                      'user': ansible_user} | to_json }}"
+                      'user': ansible_user, 'vm_info': vm_info} | to_json }}"
         dest: "{{ report }}"
         mode: "0600"
       delegate_to: localhost
@@ -299,16 +300,22 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
         run_cloud_init(host, left, transport=transport, boot="reboot")
         assert secrets_on_disk(host, secret) == {}
 
-    # Second run: the VM is found, nothing is downloaded or imported again, the group is refilled,
-    # and there is nothing left to remove.
+    # Second run: the VM is there, running, with nothing left to remove. The plan read all of that: the
+    # vm stage runs no other module (no OVA read, no import, no wait, no guestinfo look-up), and the
+    # next play reaches the host on the same address, with the same vm_info the import recorded.
     (tmp_path / "report.json").unlink()
-    again = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot")
+    again, doc = run_json(tmp_path, fleet_argv(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot"))
     assert again.returncode == 0, again.stdout + again.stderr
-    assert recap(again.stdout, name)["changed"] == 0, again.stdout
-    assert task_status(again.stdout, REMOVE_TASK) == "skipping"
-    assert recap(again.stdout, name)["changed"] == 0, again.stdout
+    assert doc["stats"][name]["changed"] == 0 and doc["stats"][name]["failures"] == 0, doc["stats"]
+    counts = module_counts(doc)
+    print("converged vm stage (%s): module runs %s, %.2f s" % (address_from, counts, stage_seconds(doc)))
+    assert counts == {"homelab.photon.vsphere_placement": 1}, counts
     assert served_ova["server"].requests == ["/photon-lab.ova"]
     assert len(find_vms(si, name)) == 1
+    again_report = json.loads((tmp_path / "report.json").read_text())
+    assert again_report["ansible_host"] == host.ip and again_report["hostname"] == HOSTNAME
+    assert again_report["vm_info"] == report["vm_info"] and again_report["vm_info"]["moid"] == vm._moId
+    assert again_report["vm_info"]["power_state"] == "poweredOn"
     # Check mode on the existing VM: the import's checks run, nothing would change.
     dry = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot", check_mode=True)
     assert dry.returncode == 0, dry.stdout + dry.stderr
@@ -322,10 +329,16 @@ def test_first_boot_end_to_end(tmp_path, sim, served_ova, lab_host_factory, ssh_
         # run without the login): check mode says the role would remove it, and changes nothing.
         WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[
             vim.option.OptionValue(key=k, value=keys[k]) for k in FIRSTBOOT_KEYS])))
-        dry = run_fleet_playbook(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot", check_mode=True)
+        dry, doc = run_json(tmp_path, fleet_argv(tmp_path, PLAYBOOK, extravars, GROUP, name="firstboot",
+                                                 check_mode=True))
         assert dry.returncode == 0, dry.stdout + dry.stderr
-        assert recap(dry.stdout, name)["changed"] == 1, dry.stdout
-        assert task_status(dry.stdout, REMOVE_TASK) == "changed"
+        assert doc["stats"][name]["changed"] == 1, doc["stats"]
+        # The import's path: the OVA checked, the import asked (the VM is there), the first-boot data found.
+        counts = module_counts(doc)
+        assert counts.get("homelab.photon.ova_import") == 1 and counts.get("ansible.builtin.get_url") == 1, counts
+        assert [(a, n) for a, n, _h, _s in task_runs(doc) if a == "homelab.photon.vm_guestinfo"] == [
+            ("homelab.photon.vm_guestinfo", "Look for first-boot data left in the VM's guestinfo"),
+            ("homelab.photon.vm_guestinfo", REMOVE_TASK)], task_runs(doc)
         assert set(FIRSTBOOT_KEYS) <= set(guestinfo(vm))
         # A host at the VM's address that did not boot from the VM's data keeps the role from removing it.
         host.exec("sh", "-c", "cp /var/lib/cloud/data/instance-id /root/iid && echo other-instance > "

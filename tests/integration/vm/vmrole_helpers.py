@@ -145,3 +145,78 @@ class OvaServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# --- what ran: ansible-playbook with the ansible.posix.json callback -------------------------------
+
+# Actions that run no module: the controller decides (facts, checks, messages, includes).
+CONTROLLER_ACTIONS = {
+    "ansible.builtin.set_fact", "ansible.builtin.assert", "ansible.builtin.debug", "ansible.builtin.fail",
+    "ansible.builtin.meta", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
+    "ansible.builtin.include_role", "ansible.builtin.add_host", "ansible.builtin.group_by",
+    "set_fact", "assert", "debug", "fail", "meta",
+}
+
+
+def _when(stamp):
+    """A time stamp of the json callback (UTC, ISO 8601 with a Z)."""
+    from datetime import datetime
+
+    return datetime.strptime(stamp.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+
+
+def run_json(tmp_path, argv, timeout=900):
+    """Run an ansible-playbook argv with the ansible.posix.json callback; (process, parsed output)."""
+    env = ansible_env(tmp_path)
+    env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path),
+                          check=False)
+    start = proc.stdout.find("{")
+    assert start >= 0, proc.stdout + proc.stderr
+    return proc, json.loads(proc.stdout[start:])
+
+
+def task_runs(doc, path_part="/roles/vm/"):
+    """[(action, task name, host, seconds)] of every module run (a loop counts each item that ran) of the
+    tasks whose file path contains path_part; skipped tasks and controller actions are left out."""
+    def seconds(duration):
+        return (_when(duration["end"]) - _when(duration["start"])).total_seconds() if "end" in duration else 0.0
+
+    out = []
+    for play in doc["plays"]:
+        for task in play["tasks"]:
+            if path_part not in (task["task"].get("path") or ""):
+                continue
+            for host, result in task["hosts"].items():
+                if result.get("action") in CONTROLLER_ACTIONS or result.get("skipped"):
+                    continue
+                items = result.get("results")
+                count = len([r for r in items if not r.get("skipped")]) if isinstance(items, list) else 1
+                out.extend([(result["action"], task["task"]["name"], host, seconds(task["task"]["duration"]))] * count)
+    return out
+
+
+def module_counts(doc, path_part="/roles/vm/", host=None):
+    """{action: number of module runs} of the role's tasks (of one host, or all)."""
+    counts = {}
+    for action, _name, on, _secs in task_runs(doc, path_part):
+        if host is None or on == host:
+            counts[action] = counts.get(action, 0) + 1
+    return counts
+
+
+def stage_seconds(doc, path_part="/roles/vm/"):
+    """Seconds from the start of the role's first task to the end of its last (any host)."""
+    times = []
+    for play in doc["plays"]:
+        for task in play["tasks"]:
+            if path_part in (task["task"].get("path") or "") and "end" in task["task"]["duration"]:
+                times += [task["task"]["duration"]["start"], task["task"]["duration"]["end"]]
+    return (_when(max(times)) - _when(min(times))).total_seconds() if times else 0.0
+
+
+def host_messages(doc, host):
+    """The messages the debug tasks showed for a host, in order."""
+    return [t["hosts"][host]["msg"] for play in doc["plays"] for t in play["tasks"]
+            if host in t["hosts"] and t["hosts"][host].get("action") == "ansible.builtin.debug"
+            and "msg" in t["hosts"][host]]

@@ -104,3 +104,27 @@ def test_lease_progress_keeps_the_first_error_and_stops():
         assert _wait_until(lambda: progress.error is not None)
     assert str(progress.error) == "lease gone" and lease.calls == [0]
     assert v.LeaseProgress(lease, total=0).percent() == 100
+
+
+class Nic:
+    def __init__(self, addresses):
+        self.ipAddress = addresses
+
+
+def test_vm_facts_shape_and_addresses():
+    """The one builder of a VM's facts (ova_import's `vm`, vsphere_placement's `placement[].vm`)."""
+    props = {"name": "pihole01", "config.uuid": "4216", "config.version": "vmx-11", "config.guestId": "vmwarePhoton64Guest",
+             "runtime.powerState": "poweredOn", "guest.ipAddress": "192.168.1.50",
+             "guest.net": [Nic(["fe80::1", "192.168.1.50"]), Nic(None), Nic(["10.0.0.5", "fe80::1"])],
+             "config.hardware.numCPU": 2, "config.hardware.memoryMB": 2048}
+    assert v.vm_facts("vm-42", props, "esxi01.lan") == {
+        "name": "pihole01", "moid": "vm-42", "uuid": "4216", "hw_version": "vmx-11", "guest_id": "vmwarePhoton64Guest",
+        "power_state": "poweredOn", "ip_addresses": ["fe80::1", "192.168.1.50", "10.0.0.5"],
+        "esxi_hostname": "esxi01.lan", "hardware": {"num_cpus": 2, "memory_mb": 2048}}
+    # Unset properties (a VM without Tools, no host): empty values, the same keys.
+    bare = v.vm_facts("vm-7", {"name": "x", "runtime.powerState": "poweredOff"}, None)
+    assert bare["ip_addresses"] == [] and bare["esxi_hostname"] is None and bare["power_state"] == "poweredOff"
+    assert bare["hardware"] == {"num_cpus": None, "memory_mb": None}
+    assert set(bare) == set(v.vm_facts("vm-42", props, "esxi01.lan"))
+    assert set(v.VM_FACT_PATHS) >= set(k for k in props)
+    assert v.vm_facts("vm-42", dict(props, **{"guest.net": []}), "h")["ip_addresses"] == ["192.168.1.50"]
