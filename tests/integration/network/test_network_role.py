@@ -345,8 +345,10 @@ def test_role_moves_the_host_and_the_play_continues_there(lab_host, repo_root, t
 
 def test_two_hosts_move_one_at_a_time(lab_host_factory, repo_root, tmp_path):
     """Two hosts (two Pi-holes) never change their addresses at once: the whole change of one (arm,
-    write, apply, reconnect, confirm) is over before the other's rollback is armed."""
+    write, apply, reconnect, confirm) is over before the other's rollback is armed. The second host
+    has no Photon DHCP file (a host set up without it): it moves all the same and none is created."""
     hosts = [lab_host_factory(prefix="net-serial"), lab_host_factory(prefix="net-serial")]
+    hosts[1].exec("rm", "/etc/systemd/network/99-dhcp-en.network")
     first = free_address(hosts[0])
     new = {hosts[0].name: first, hosts[1].name: free_address(hosts[1], exclude=[first])}
     play = tmp_path / "two.yml"
@@ -380,6 +382,8 @@ def test_two_hosts_move_one_at_a_time(lab_host_factory, repo_root, tmp_path):
     assert steps == [(arm, firsts), (confirm, firsts), (arm, other), (confirm, other)], order
     for host in hosts:
         assert eth0_addresses(host) == [new[host.name] + "/24"] and answers(new[host.name])
+    assert hosts[0].exec("grep", "-x", "DHCP=no", "/etc/systemd/network/99-dhcp-en.network").returncode == 0
+    assert hosts[1].exec("test", "-e", "/etc/systemd/network/99-dhcp-en.network", check=False).returncode == 1
 
 
 def test_unreachable_address_rolls_back_and_fails_clearly(lab_host, repo_root, tmp_path):
