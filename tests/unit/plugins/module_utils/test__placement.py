@@ -191,7 +191,7 @@ def test_explicit_host_unknown_or_in_maintenance_or_outside_the_cluster():
 def test_group_larger_than_the_qualifying_hosts_cannot_be_met():
     hosts = [esx("h1"), esx("h2", datastores=["other"]), esx("h3", usable=False, state="disconnected")]
     placement, errors, _warnings = plan(hosts, [want("a", "dns", datastore="ds1"), want("b", "dns", datastore="ds1")],
-                                         endpoint="vc:443")
+                                        endpoint="vc:443")
     assert placement == {}
     assert len(errors) == 1
     assert errors[0].startswith("anti-affinity group dns on vc:443 cannot be met: a, b need distinct ESXi hosts, "

@@ -51,8 +51,8 @@ def test_read_existing_returns_the_facts_and_the_first_boot_keys_left():
     conn = FakeConn({"vm-1": {"name": "a", "runtime.powerState": "poweredOn", "config.hardware.numCPU": 2,
                               "config.hardware.memoryMB": 2048, "config.extraConfig": options},
                      "vm-2": {"name": "c", "runtime.powerState": "poweredOff"}})
-    vms, _ = vp.resolve([vm("a"), vm("b"), vm("c")],
-                        {"DC0": {"a": (FakeVm("vm-1"), "esxi01"), "c": (FakeVm("vm-2"), None)}}, ["DC0"], "vc")
+    vms, _errors = vp.resolve([vm("a"), vm("b"), vm("c")],
+                              {"DC0": {"a": (FakeVm("vm-1"), "esxi01"), "c": (FakeVm("vm-2"), None)}}, ["DC0"], "vc")
     known = vp.read_existing(conn, vms, FIRSTBOOT)
     assert sorted(known) == ["a", "c"]  # b does not exist
     facts, keys = known["a"]
@@ -67,7 +67,7 @@ def test_read_existing_returns_the_facts_and_the_first_boot_keys_left():
 
 def test_read_existing_without_keys_reads_no_extra_config():
     conn = FakeConn({"vm-1": {"name": "a"}})
-    vms, _ = vp.resolve([vm("a")], {"DC0": {"a": (FakeVm("vm-1"), "h")}}, ["DC0"], "vc")
+    vms, _errors = vp.resolve([vm("a")], {"DC0": {"a": (FakeVm("vm-1"), "h")}}, ["DC0"], "vc")
     assert vp.read_existing(conn, vms, [])["a"][1] == []
     assert conn.asked == [(["vm-1"], vp.VM_FACT_PATHS)]
     assert vp.read_existing(FakeConn({}), vp.resolve([vm("b")], {}, ["DC0"], "vc")[0], FIRSTBOOT) == {}
