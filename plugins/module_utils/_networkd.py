@@ -254,6 +254,55 @@ def render(sections):
     return HEADER + "\n".join(chunks)
 
 
+_SECTION_HEADER_RE = re.compile(r"^\[(.*)\]$")
+_DHCP_LINE_RE = re.compile(r"^\s*DHCP\s*=(.*)$")
+
+
+def dhcp_off(text):
+    """The text of a .network file with DHCP turned off (the networkd module's dhcp_off_file).
+
+    Only DHCP= of the [Network] section is touched; every other byte is kept:
+    - each DHCP= line of a [Network] section that does not already say "no" becomes DHCP=no
+      (systemd takes the last assignment, so none may be left saying yes);
+    - without such a line, DHCP=no goes right after the first [Network] header (the manual
+      recipe's edit, lineinfile's insertafter);
+    - a file without a [Network] section is left as it is: DHCP is off there already (DHCP=
+      defaults to no), and adding the section to an empty file would make networkd read a file
+      it skips now, one that matches every link. lineinfile would append the bare line at the
+      end, in whatever section comes last.
+    Comments, DHCP= in other sections and assignments before the first section (which systemd
+    ignores) are left alone. Returns the new text, equal to TEXT when nothing is to change.
+    """
+    # Lines as systemd splits them (on \n only), each with its line ending.
+    lines = re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+    section = None
+    first_network = None
+    found = False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        header = _SECTION_HEADER_RE.match(stripped)
+        if header:
+            section = header.group(1)
+            if section == "Network" and first_network is None:
+                first_network = index
+            continue
+        if section != "Network":
+            continue
+        assignment = _DHCP_LINE_RE.match(line.rstrip("\r\n"))
+        if assignment is None:
+            continue
+        found = True
+        if assignment.group(1).strip() != "no":
+            ending = line[len(line.rstrip("\r\n")):]
+            lines[index] = "DHCP=no" + ending
+    if not found and first_network is not None:
+        header_line = lines[first_network]
+        if not header_line.endswith("\n"):
+            lines[first_network] = header_line + "\n"
+        lines.insert(first_network + 1, "DHCP=no\n")
+    return "".join(lines)
+
+
 def parse_systemd_version(text):
     """The version number from `systemctl --version` ("systemd 257 (257.13-1~deb13u1)")."""
     for line in (text or "").splitlines():

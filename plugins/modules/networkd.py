@@ -20,6 +20,8 @@ description:
     files it cannot read); nothing is written when the content is already equal.
   - On request it makes systemd-networkd apply the change, with C(networkctl reload) on systemd
     244 and newer and a restart of C(systemd-networkd) on older systemd (Photon OS 3 has 239).
+  - With O(dhcp_off_file) it also turns DHCP off in another C(.network) file, such as the
+    distribution's catch-all one, in the same run (and the same apply).
   - To change the address of a host over the connection the play runs on, use the
     M(homelab.photon.networkd_rollback) module or the C(homelab.photon.network) role, which arm a
     rollback before applying.
@@ -31,7 +33,10 @@ attributes:
     description: Reports the change and the apply action that a real run would make.
   diff_mode:
     support: full
-    description: Shows the file before and after.
+    description:
+      - Shows the file before and after.
+      - When O(dhcp_off_file) changes too, the diff is a list of two entries (the module's file, then
+        O(dhcp_off_file)).
 options:
   name:
     description:
@@ -44,7 +49,9 @@ options:
     type: path
     default: /etc/systemd/network
   state:
-    description: Whether the file should exist.
+    description:
+      - Whether the file should exist.
+      - V(absent) does not go with O(dhcp_off_file).
     type: str
     choices: [present, absent]
     default: present
@@ -109,14 +116,39 @@ options:
         C(DHCP)) are refused here.
     type: dict
     default: {}
+  dhcp_off_file:
+    description:
+      - Another C(.network) file in which to turn DHCP off, typically the distribution's catch-all
+        file (Photon OS matches every C(e*) NIC with C(DHCP=yes) in
+        C(/etc/systemd/network/99-dhcp-en.network)), so that no DHCP client keeps running on the
+        interface that the static file takes over.
+      - Only C(DHCP=) of the C([Network]) section is touched; every other line is kept as it is.
+        Each C(DHCP=) line there that does not already say C(no) becomes C(DHCP=no); without one,
+        C(DHCP=no) is inserted right after the first C([Network]) line (the edit of the manual
+        recipe). C(DHCP=) in other sections and commented-out lines are left alone.
+      - A file without a C([Network]) section is left as it is - its DHCP is off already (C(DHCP=)
+        defaults to C(no)); adding the section to an empty file would make systemd-networkd read
+        a file it skips now, one without C([Match]) that applies to every link.
+      - Drop-ins in a C(.network.d) directory of the file are not looked at.
+      - The file gets mode C(0644) (systemd-networkd ignores files it cannot read); its owner is
+        kept. It is written atomically, only when its content or mode differs. A symbolic link is
+        followed and its target is edited.
+      - A missing file is left missing (there is no DHCP to turn off), and so is a file masked by
+        a link to C(/dev/null); RV(dhcp_off_file_existed) tells a missing file apart.
+      - Only with O(state=present), and not the module's own file.
+      - With O(apply), systemd-networkd applies both files at once, after both are written.
+    type: path
   backup:
-    description: Keep a timestamped copy of the previous file when it changes or is removed.
+    description:
+      - Keep a timestamped copy of the previous file when it changes or is removed, and of
+        O(dhcp_off_file) when its content changes.
     type: bool
     default: false
   apply:
     description:
       - V(never) only writes the file.
-      - V(changed) makes systemd-networkd apply it when this task changed the file.
+      - V(changed) makes systemd-networkd apply it when this task changed the file (or
+        O(dhcp_off_file)).
       - V(always) applies even when the file was already as wanted (for a role that wrote
         several files in earlier tasks); the task then reports a change.
     type: str
@@ -146,16 +178,23 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Give eth0 a static address (written, not yet applied)
+- name: Static address, DHCP off in Photon's catch-all file, both applied with one reload
   homelab.photon.networkd:
     name: 10-static-en
     match_name: eth0
     address: [192.168.0.235/24]
     gateway: 192.168.0.1
     dns: [192.168.0.100]
-    dhcp: "no"
+    dhcp_off_file: /etc/systemd/network/99-dhcp-en.network
+    apply: changed
+  register: static
 
-- name: A second NIC, applied at once
+- name: Say whether Photon's DHCP file was there to turn off
+  ansible.builtin.debug:
+    msg: "{{ 'DHCP turned off' if static.dhcp_off_file_changed else 'DHCP already off'
+             if static.dhcp_off_file_existed else 'no DHCP file' }}"
+
+- name: A second NIC (written, not yet applied)
   homelab.photon.networkd:
     name: 20-storage
     match_name: eth1
@@ -166,7 +205,7 @@ EXAMPLES = r"""
     settings:
       Link:
         MTUBytes: 9000
-    apply: changed
+    dhcp: "no"
 
 - name: Remove the file and let networkd forget it
   homelab.photon.networkd:
@@ -189,6 +228,24 @@ backup_file:
   description: The backup copy of the previous file.
   returned: when a backup was made
   type: str
+dhcp_off_file_changed:
+  description:
+    - Whether O(dhcp_off_file) was (in check mode, would be) changed, in content or mode.
+    - C(changed) covers both files (and an apply).
+  returned: when O(dhcp_off_file) is given
+  type: bool
+  sample: true
+dhcp_off_file_existed:
+  description:
+    - Whether O(dhcp_off_file) existed (a link to C(/dev/null) counts as existing, and is left
+      alone); a missing file is left missing.
+  returned: when O(dhcp_off_file) is given
+  type: bool
+  sample: true
+dhcp_off_file_backup:
+  description: The backup copy of O(dhcp_off_file) before its change.
+  returned: when O(backup) is on and O(dhcp_off_file)'s content changed
+  type: str
 applied:
   description: Whether systemd-networkd was told to apply the files (in check mode, whether it would be).
   returned: always
@@ -206,6 +263,7 @@ systemd_version:
 """
 
 import os
+import stat
 import tempfile
 import time
 
@@ -216,6 +274,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._networkd import (
     NetworkdError,
     apply_decision,
     build_sections,
+    dhcp_off,
     parse_systemd_version,
     render,
     validate_file_name,
@@ -232,20 +291,45 @@ def read_file(path):
         return None
 
 
+def read_dhcp_file(module, path):
+    """(real path, text, mode) of the DHCP file; text None when it does not exist, and also when
+    it is masked (a link to /dev/null), where there is nothing to edit. Undecodable bytes are
+    kept through surrogateescape."""
+    real = os.path.realpath(path)
+    try:
+        info = os.stat(real)
+        if real == os.devnull:
+            return real, None, None
+        if not stat.S_ISREG(info.st_mode):
+            module.fail_json(msg="homelab.photon.networkd: invalid dhcp_off_file: %s is not a"
+                             " regular file" % path, option="dhcp_off_file", value=path)
+        with open(real, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return real, None, None
+    except OSError as exc:
+        module.fail_json(msg="homelab.photon.networkd: cannot read dhcp_off_file %s: %s"
+                         % (path, to_native(exc)))
+    return real, data.decode("utf-8", errors="surrogateescape"), info.st_mode & 0o7777
+
+
 def attributes_differ(path):
     info = os.stat(path)
     return (info.st_mode & 0o7777) != FILE_MODE or info.st_uid != 0 or info.st_gid != 0
 
 
-def write_atomically(module, path, content):
+def write_atomically(module, path, content, owner_root=True):
+    """Write CONTENT to PATH through a temporary file in the same directory, mode 0644; owned by
+    root (OWNER_ROOT) or by the replaced file's owner."""
     directory = os.path.dirname(path)
     fd, temp = tempfile.mkstemp(prefix=".homelab-networkd-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(to_bytes(content))
+            handle.write(to_bytes(content, errors="surrogateescape"))
         os.chmod(temp, FILE_MODE)
-        if os.geteuid() == 0:
+        if owner_root and os.geteuid() == 0:
             os.chown(temp, 0, 0)
+        # atomic_move gives the new file the owner of the file it replaces.
         module.atomic_move(temp, path)
     finally:
         if os.path.exists(temp):
@@ -281,6 +365,7 @@ def main():
                 metric=dict(type="int"),
             )),
             settings=dict(type="dict", default={}),
+            dhcp_off_file=dict(type="path"),
             backup=dict(type="bool", default=False),
             apply=dict(type="str", choices=["never", "changed", "always"], default="never"),
             apply_method=dict(type="str", choices=["auto", "reload", "restart"], default="auto"),
@@ -315,6 +400,16 @@ def main():
                          " systemd-networkd installed?" % directory)
     path = os.path.join(directory, file_name)
     result["path"] = path
+    dhcp_path = params["dhcp_off_file"]
+    if dhcp_path is not None:
+        if params["state"] != "present":
+            module.fail_json(msg="homelab.photon.networkd: dhcp_off_file goes only with"
+                             " state=present: removing %s while turning DHCP off in %s could leave"
+                             " the interface without any configuration" % (path, dhcp_path))
+        if os.path.realpath(dhcp_path) == os.path.realpath(path):
+            module.fail_json(msg="homelab.photon.networkd: invalid dhcp_off_file: %s is the file"
+                             " this task writes; name the other (DHCP) file" % dhcp_path,
+                             option="dhcp_off_file", value=dhcp_path)
     current = read_file(path)
 
     if params["state"] == "present":
@@ -326,11 +421,30 @@ def main():
         content_changed = changed = current is not None
         fix_attributes = False
         result["content"] = ""
-    result["changed"] = changed
+    diffs = []
     if content_changed:
-        result["diff"] = dict(before=current or "", after=wanted or "",
-                              before_header=path if current is not None else "/dev/null",
-                              after_header=path if wanted is not None else "/dev/null")
+        diffs.append(dict(before=current or "", after=wanted or "",
+                          before_header=path if current is not None else "/dev/null",
+                          after_header=path if wanted is not None else "/dev/null"))
+
+    # The DHCP file: edited when it exists, left missing when it does not.
+    dhcp_current = dhcp_wanted = None
+    dhcp_content_changed = dhcp_changed = False
+    if dhcp_path is not None:
+        dhcp_real, dhcp_current, dhcp_mode = read_dhcp_file(module, dhcp_path)
+        result["dhcp_off_file_existed"] = os.path.exists(dhcp_path)
+        if dhcp_current is not None:
+            dhcp_wanted = dhcp_off(dhcp_current)
+            dhcp_content_changed = dhcp_wanted != dhcp_current
+            dhcp_changed = dhcp_content_changed or dhcp_mode != FILE_MODE
+        result["dhcp_off_file_changed"] = dhcp_changed
+        if dhcp_content_changed:
+            diffs.append(dict(before=dhcp_current, after=dhcp_wanted,
+                              before_header=dhcp_path, after_header=dhcp_path))
+    if diffs:
+        result["diff"] = diffs[0] if len(diffs) == 1 else diffs
+    changed = changed or dhcp_changed
+    result["changed"] = changed
 
     apply_mode = params["apply"]
     do_apply = apply_mode == "always" or (apply_mode == "changed" and changed)
@@ -351,6 +465,8 @@ def main():
 
     if content_changed and current is not None and params["backup"]:
         result["backup_file"] = module.backup_local(path)
+    if dhcp_content_changed and params["backup"]:
+        result["dhcp_off_file_backup"] = module.backup_local(dhcp_real)
     if params["state"] == "present":
         if content_changed:
             write_atomically(module, path, wanted)
@@ -358,17 +474,22 @@ def main():
             os.chmod(path, FILE_MODE)
             if os.geteuid() == 0:
                 os.chown(path, 0, 0)
-    elif changed:
+    elif current is not None:
         os.unlink(path)
+    if dhcp_content_changed:
+        write_atomically(module, dhcp_real, dhcp_wanted, owner_root=False)
+    elif dhcp_changed:
+        os.chmod(dhcp_real, FILE_MODE)
 
     if do_apply:
         if params["apply_delay"] > 0:
             time.sleep(params["apply_delay"])
         rc, out, err = module.run_command(argv)
         if rc != 0:
-            module.fail_json(msg="homelab.photon.networkd: `%s` failed after %s %s; the file is"
+            module.fail_json(msg="homelab.photon.networkd: `%s` failed after %s %s; the %s"
                              " written but not applied" % (" ".join(argv),
-                                                           "writing" if params["state"] == "present" else "removing", path),
+                                                           "writing" if params["state"] == "present" else "removing", path,
+                                                           "files are" if dhcp_path else "file is"),
                              rc=rc, stdout=out, stderr=err, **result)
     module.exit_json(**result)
 

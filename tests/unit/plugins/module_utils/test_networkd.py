@@ -14,6 +14,7 @@ from ansible_collections.homelab.photon.plugins.module_utils._networkd import ( 
     NetworkdError,
     apply_decision,
     build_sections,
+    dhcp_off,
     normalize_dhcp,
     parse_addresses,
     parse_systemd_version,
@@ -274,3 +275,59 @@ def test_restore_script_reports_a_failed_apply(tmp_path):
     run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
     assert run.returncode == 1
     assert marker.exists()
+
+
+# Photon OS 5's catch-all file, as the lab host has it.
+PHOTON_DHCP = ("[Match]\nName=e*\n\n[Network]\nDHCP=yes\nIPv6AcceptRA=no\n\n"
+               "[DHCPv4]\nSendRelease=no\n")
+
+
+@pytest.mark.parametrize("before, after", [
+    # DHCP=yes becomes DHCP=no, in place; every other line is kept.
+    (PHOTON_DHCP, PHOTON_DHCP.replace("DHCP=yes", "DHCP=no")),
+    ("[Network]\n  DHCP = ipv4\n", "[Network]\nDHCP=no\n"),
+    # No DHCP= line: inserted right after the first [Network] header.
+    ("[Match]\nName=e*\n\n[Network]\nIPv6AcceptRA=no\n",
+     "[Match]\nName=e*\n\n[Network]\nDHCP=no\nIPv6AcceptRA=no\n"),
+    ("[Match]\nName=e*\n[Network]", "[Match]\nName=e*\n[Network]\nDHCP=no\n"),
+    ("[Match]\nName=e*\n  [Network]  \nIPv6AcceptRA=no\n[Network]\nLLMNR=no\n",
+     "[Match]\nName=e*\n  [Network]  \nDHCP=no\nIPv6AcceptRA=no\n[Network]\nLLMNR=no\n"),
+    # Every DHCP= of [Network] (systemd takes the last), also in a second [Network] section.
+    ("[Network]\nDHCP=yes\nDHCP=ipv6\n[Route]\nGateway=1.2.3.4\n[Network]\nDHCP=yes",
+     "[Network]\nDHCP=no\nDHCP=no\n[Route]\nGateway=1.2.3.4\n[Network]\nDHCP=no"),
+    # CRLF endings are kept.
+    ("[Network]\r\nDHCP=yes\r\nLLMNR=no\r\n", "[Network]\r\nDHCP=no\r\nLLMNR=no\r\n"),
+    # Comments, other sections' DHCP= and assignments before any section are not touched.
+    ("DHCP=yes\n[Match]\nName=e*\n# DHCP=yes\n[Network]\n;DHCP=yes\n#DHCP=yes\n"
+     "[DHCPv4]\nDHCP=yes\n",
+     "DHCP=yes\n[Match]\nName=e*\n# DHCP=yes\n[Network]\nDHCP=no\n;DHCP=yes\n#DHCP=yes\n"
+     "[DHCPv4]\nDHCP=yes\n"),
+    # A key that only starts with DHCP is another key.
+    ("[Network]\nDHCPServer=yes\n", "[Network]\nDHCP=no\nDHCPServer=yes\n"),
+    # Section names are case-sensitive: [network] is not [Network].
+    ("[network]\nDHCP=yes\n", "[network]\nDHCP=yes\n"),
+])
+def test_dhcp_off_edits(before, after):
+    assert dhcp_off(before) == after
+    # Once off, stays as it is.
+    assert dhcp_off(after) == after
+
+
+@pytest.mark.parametrize("text", [
+    PHOTON_DHCP.replace("DHCP=yes", "DHCP=no"),
+    "[Network]\nDHCP = no  \n",
+    # Without a [Network] section DHCP is off already (DHCP= defaults to no): left alone,
+    # an empty file too (networkd skips it; with a section it would match every link).
+    "",
+    "\n",
+    "[Match]\nName=e*\n",
+    "[Match]\nName=e*\n[DHCPv4]\nDHCP=yes\n",
+    "# only a comment",
+])
+def test_dhcp_off_leaves_files_that_are_off(text):
+    assert dhcp_off(text) == text
+
+
+def test_dhcp_off_keeps_other_bytes():
+    text = "[Match]\nName=e*\t# caf\udce9\n\n[Network]\nDHCP=yes\nDescription=\u00e9\u00e9 \\\n"
+    assert dhcp_off(text) == text.replace("DHCP=yes", "DHCP=no")
