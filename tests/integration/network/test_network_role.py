@@ -293,6 +293,135 @@ def test_module_applies_with_the_real_networkd(lab_host, repo_root, tmp_path):
         time.sleep(0.5)
 
 
+DHCP_FILE = "/etc/systemd/network/99-dhcp-en.network"
+
+
+def dhcp_client_runs(host, link):
+    """Whether networkd runs a DHCPv4 client on LINK (networkctl's JSON names it only then)."""
+    out = host.exec("networkctl", "status", link, "--json=short", "--no-pager").stdout
+    return "DHCPv4Client" in json.loads(out)
+
+
+def wait_for(condition, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def test_module_turns_dhcp_off_in_photons_file(lab_host_factory, repo_root, tmp_path):
+    """dhcp_off_file: DHCP=no (mode 0644) in Photon's catch-all file in the same run as the static
+    file and one apply of both, from DHCP=yes and from a file without DHCP=; check mode predicts
+    it exactly and writes nothing; a missing file stays missing; reruns change nothing."""
+    host = lab_host_factory(prefix="net-dhcpoff")
+    # edhcp0 is configured by Photon's file (Name=e*), so networkd runs a DHCP client on it;
+    # vstatic0 gets the static file.
+    host.sh("ip link add edhcp0 type veth peer name xdhcp0 && ip link add vstatic0 type veth peer"
+            " name vstatic1 && for l in edhcp0 xdhcp0 vstatic0 vstatic1; do ip link set $l up; done")
+    wait_for(lambda: dhcp_client_runs(host, "edhcp0"), "networkd runs no DHCP client on edhcp0")
+    original = host.exec("cat", DHCP_FILE).stdout
+    assert "\n[Network]\nDHCP=yes\n" in original
+    expected = original.replace("\nDHCP=yes\n", "\nDHCP=no\n")
+    host.exec("chmod", "0600", DHCP_FILE)
+    play = tmp_path / "dhcp.yml"
+    play.write_text(textwrap.dedent("""\
+        - name: DHCP off
+          hosts: all
+          gather_facts: false
+          tasks:
+            - name: Static file and DHCP off
+              homelab.photon.networkd:
+                name: 50-vstatic
+                match_name: vstatic0
+                address: [10.233.0.1/24]
+                dhcp_off_file: %s
+                backup: "{{ dhcp_backup | default(false) }}"
+                state: "{{ static_state | default('present') }}"
+                apply: changed
+        """ % DHCP_FILE))
+
+    def run(*options):
+        rc, data, text = run_ansible(repo_root, tmp_path, ["ansible-playbook", str(play)] + list(options),
+                                     [host.inventory_line()])
+        return rc, task_results(data, host.name).get("Static file and DHCP off", {}), text
+
+    def dhcp_file():
+        return host.sh("stat -c '%%a %%U' %s && cat %s" % (DHCP_FILE, DHCP_FILE)).stdout
+
+    # Check mode (with --diff): both files predicted, the DHCP file's diff exact, nothing written.
+    rc, result, text = run("--check", "--diff")
+    assert rc == 0, text
+    assert result["changed"] and result["dhcp_off_file_changed"] and result["dhcp_off_file_existed"]
+    assert result["applied"] and result["apply_action"] == "reload"
+    assert isinstance(result["diff"], list) and len(result["diff"]) == 2
+    assert result["diff"][1] == dict(before=original, after=expected, before_header=DHCP_FILE,
+                                     after_header=DHCP_FILE)
+    assert dhcp_file() == "600 root\n" + original
+    assert host.exec("test", "-e", "/etc/systemd/network/50-vstatic.network", check=False).returncode == 1
+    assert dhcp_client_runs(host, "edhcp0")
+
+    # The real run: both files written (the DHCP file 0644, its old content backed up), then one
+    # reload that takes both: the DHCP client stops and vstatic0 gets its address.
+    rc, result, text = run("-e", "dhcp_backup=true")
+    assert rc == 0, text
+    assert result["changed"] and result["dhcp_off_file_changed"] and result["dhcp_off_file_existed"]
+    assert result["applied"] and result["apply_action"] == "reload"
+    assert dhcp_file() == "644 root\n" + expected
+    assert host.exec("cat", result["dhcp_off_file_backup"]).stdout == original
+    assert "backup_file" not in result  # the static file is new: nothing to back up
+    wait_for(lambda: not dhcp_client_runs(host, "edhcp0"), "the DHCP client still runs on edhcp0")
+    wait_for(lambda: "10.233.0.1/24" in host.exec("ip", "-4", "-o", "addr", "show", "dev", "vstatic0").stdout,
+             "networkd did not put 10.233.0.1/24 on vstatic0")
+    assert DHCP_FILE in host.exec("networkctl", "status", "edhcp0", "--no-pager").stdout
+
+    # Converged: nothing to change, nothing applied.
+    rc, result, text = run()
+    assert rc == 0, text
+    assert result["changed"] is False and result["dhcp_off_file_changed"] is False
+    assert result["dhcp_off_file_existed"] is True and result["applied"] is False
+
+    # A file without DHCP= (and a mode that hides it from networkd): DHCP=no goes right after
+    # [Network], predicted exactly (only this file changes: the diff is one entry).
+    host.sh("sed -i '/^DHCP=/d' %s && chmod 0640 %s" % (DHCP_FILE, DHCP_FILE))
+    without = host.exec("cat", DHCP_FILE).stdout
+    assert "DHCP" not in without.replace("[DHCPv4]", "")
+    rc, result, text = run("--check", "--diff")
+    assert rc == 0, text
+    assert result["changed"] and result["dhcp_off_file_changed"]
+    assert result["diff"] == dict(before=without, after=expected, before_header=DHCP_FILE,
+                                  after_header=DHCP_FILE)
+    assert dhcp_file() == "640 root\n" + without
+    rc, result, text = run()
+    assert rc == 0, text
+    assert result["changed"] and result["dhcp_off_file_changed"] and result["applied"]
+    assert dhcp_file() == "644 root\n" + expected
+    rc, result, text = run()
+    assert rc == 0, text
+    assert result["changed"] is False and result["dhcp_off_file_changed"] is False
+
+    # Only the mode differs: fixed, and no content diff.
+    host.exec("chmod", "0664", DHCP_FILE)
+    rc, result, text = run("--diff")
+    assert rc == 0, text
+    assert result["changed"] and result["dhcp_off_file_changed"] and "diff" not in result
+    assert dhcp_file() == "644 root\n" + expected
+
+    # A missing file stays missing, in check mode and for real.
+    host.exec("rm", DHCP_FILE)
+    for options in (["--check"], []):
+        rc, result, text = run(*options)
+        assert rc == 0, text
+        assert result["changed"] is False and result["dhcp_off_file_changed"] is False
+        assert result["dhcp_off_file_existed"] is False
+    assert host.exec("test", "-e", DHCP_FILE, check=False).returncode == 1
+
+    # state=absent with dhcp_off_file is refused, before anything is removed.
+    rc, result, text = run("-e", "static_state=absent")
+    assert rc != 0
+    assert "dhcp_off_file goes only with state=present" in result["msg"]
+    assert host.exec("test", "-e", "/etc/systemd/network/50-vstatic.network", check=False).returncode == 0
+
+
 def rollback_timer_starts(host):
     out = host.exec("journalctl", "--no-pager", "-o", "cat", "-u",
                     "homelab-networkd-rollback.timer", check=False).stdout
@@ -315,6 +444,13 @@ def test_role_moves_the_host_and_the_play_continues_there(lab_host, repo_root, t
     assert "Name=eth0\n" in static and "Address=%s/24\n" % new in static
     dhcp = lab_host.exec("cat", "/etc/systemd/network/99-dhcp-en.network").stdout
     assert "DHCP=no\n" in dhcp and "DHCP=yes" not in dhcp and "SendRelease=no" in dhcp
+    assert lab_host.exec("stat", "-c", "%a", "/etc/systemd/network/99-dhcp-en.network").stdout.strip() == "644"
+    # One module run predicted both files; the change wrote both with one more.
+    plan = results["Predict the static .network file"]
+    assert plan["dhcp_off_file_changed"] is True and plan["dhcp_off_file_existed"] is True
+    written = results["Write the static .network file and turn DHCP off in Photon's DHCP file"]
+    assert written["changed"] and written["dhcp_off_file_changed"]
+    assert not [name for name in results if "DHCP file" in name and not name.startswith("Write the static")]
     assert "/etc/systemd/network/10-static-en.network" in lab_host.exec(
         "networkctl", "status", "eth0", "--no-pager").stdout
     assert lab_host.exec("systemctl", "is-active", "homelab-networkd-rollback.timer",
@@ -337,6 +473,8 @@ def test_role_moves_the_host_and_the_play_continues_there(lab_host, repo_root, t
     assert data["stats"][lab_host.name]["failures"] == 0
     results = task_results(data, lab_host.name)
     assert results["Change the address with a rollback armed, one host at a time"].get("skipped") is True
+    plan = results["Predict the static .network file"]
+    assert plan["changed"] is False and plan["dhcp_off_file_changed"] is False and plan["dhcp_off_file_existed"]
     assert "Arm the rollback that restores the current files unless confirmed in time, timeout (s) 60" not in results
     assert rollback_timer_starts(lab_host) == armed
     assert network_files(lab_host) == files
