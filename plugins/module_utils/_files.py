@@ -196,8 +196,7 @@ def plan(directories, files, observed, symbolic, euid=0, egid=0):
                 if parent_seen["type"] == "directory":
                     break
                 if parent_seen["type"] != "missing":
-                    errors.append("cannot make %s: %s" % (path, _wrong_type(parent, parent_seen,
-                                                                           "directory")))
+                    errors.append("cannot make %s: %s" % (path, _wrong_type(parent, parent_seen, "directory")))
                     break
                 missing.append(parent)
             for parent in reversed(missing):

@@ -472,8 +472,7 @@ def main():
                 observed[parent] = observe(parent, False)
             observed[item["path"]] = observe(item["path"], not item.get("create_only"))
     except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot read %s: %s" % (getattr(exc, "filename", None) or "a path",
-                                                       to_native(exc)))
+        module.fail_json(msg="cannot read %s: %s" % (getattr(exc, "filename", None) or "a path", to_native(exc)))
 
     steps, errors = make_plan(items["directories"], items["files"], observed, symbolic,
                               euid=os.geteuid(), egid=os.getegid())

@@ -17,6 +17,7 @@ import time
 import uuid
 
 # The lab host image: Photon OS 5.0 to Ansible, with the real tdnf (tests/lab/image/build.sh).
+ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 LAB_IMAGE = os.environ.get("LAB_IMAGE", "homelab-photon-lab:latest")
 # The plain Debian 13 host from the same build, for the roles' non-Photon path.
 LAB_DEBIAN_IMAGE = os.environ.get("LAB_DEBIAN_IMAGE", "homelab-photon-lab-debian:latest")
@@ -92,6 +93,32 @@ class LabHost:
         if self.ssh_key:
             args["ansible_ssh_private_key_file"] = self.ssh_key
         return self.name + " " + " ".join("%s=%s" % kv for kv in args.items())
+
+    def module_play(self, workdir, module, args, options=(), callback="ansible.posix.json", timeout=180):
+        """ansible-playbook of one task, MODULE with ARGS, on this host over SSH, as a user runs it (the
+        checkout's collection, tests/output/collections); inventory and play are written to WORKDIR.
+        The CompletedProcess; task_result() reads the task's result from the JSON callback's output."""
+        inventory = os.path.join(workdir, "inventory")
+        with open(inventory, "w") as handle:
+            handle.write("[lab]\n%s\n" % self.inventory_line())
+        playbook = os.path.join(workdir, "play.yml")
+        with open(playbook, "w") as handle:
+            json.dump([{"name": module, "hosts": "lab", "gather_facts": False,
+                        "tasks": [{"name": module, module: args}]}], handle)
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "tests", "output", "collections"),
+                   ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1")
+        venv_playbook = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
+        argv = [venv_playbook if os.path.exists(venv_playbook) else "ansible-playbook", "-i", inventory, playbook]
+        return subprocess.run(argv + list(options), env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+
+    def task_result(self, proc):
+        """This host's result of the one task of a module_play() run with the JSON callback."""
+        try:
+            return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][self.name]
+        except (ValueError, KeyError, IndexError):
+            raise AssertionError("ansible-playbook gave no result (rc=%d)\n%s\n%s"
+                                 % (proc.returncode, proc.stdout, proc.stderr))
 
     def remove(self):
         docker("rm", "-f", "-v", self.name, check=False)

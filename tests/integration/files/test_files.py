@@ -5,10 +5,7 @@ changes nothing, check mode that predicts the real run exactly and writes nothin
 backup, a real validator (docker compose, python3's json) that refuses bad content and leaves the
 old file, and bad declarations refused before anything is written."""
 
-import json
-import os
 import shutil
-import subprocess
 import tempfile
 
 import pytest
@@ -25,38 +22,15 @@ class Runner:
 
     def __init__(self, host, repo_root, workdir):
         self.host = host
-        self.repo_root = repo_root
         self.workdir = workdir
-        self.inventory = os.path.join(workdir, "inventory")
-        with open(self.inventory, "w") as handle:
-            handle.write("[lab]\n%s\n" % host.inventory_line())
 
     def playbook(self, args, options, callback):
-        playbook = os.path.join(self.workdir, "play.yml")
-        play = [{"name": "files", "hosts": "lab", "gather_facts": False,
-                 "tasks": [{"name": "files", "homelab.photon.files": args}]}]
-        with open(playbook, "w") as handle:
-            json.dump(play, handle)
-        env = dict(os.environ)
-        env.update({
-            "ANSIBLE_COLLECTIONS_PATH": os.path.join(self.repo_root, "tests", "output", "collections"),
-            "ANSIBLE_STDOUT_CALLBACK": callback,
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_NOCOLOR": "1",
-        })
-        venv_playbook = os.path.join(self.repo_root, ".venv", "bin", "ansible-playbook")
-        argv = [venv_playbook if os.path.exists(venv_playbook) else "ansible-playbook",
-                "-i", self.inventory, playbook] + list(options)
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, check=False)
+        return self.host.module_play(self.workdir, "homelab.photon.files", args, options, callback)
 
     def run(self, args, check=False, diff=True):
         options = (["--check"] if check else []) + (["--diff"] if diff else [])
         proc = self.playbook(args, options, "ansible.posix.json")
-        try:
-            result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][self.host.name]
-        except (ValueError, KeyError, IndexError):
-            raise AssertionError("ansible-playbook gave no result (rc=%d)\n%s\n%s"
-                                 % (proc.returncode, proc.stdout, proc.stderr))
+        result = self.host.task_result(proc)
         assert SECRET not in proc.stdout + proc.stderr
         return result
 

@@ -18,7 +18,6 @@ The story:
 3. mode stub puts Photon's default back, and the container fails to start again.
 """
 
-import json
 import os
 import re
 import shutil
@@ -42,40 +41,11 @@ class Runner:
 
     def __init__(self, host, repo_root, workdir):
         self.host = host
-        self.repo_root = repo_root
         self.workdir = workdir
-        self.inventory = os.path.join(workdir, "inventory")
-        with open(self.inventory, "w") as handle:
-            handle.write("[lab]\n%s\n" % host.inventory_line())
 
     def run(self, args, check=False, diff=True):
-        playbook = os.path.join(self.workdir, "play.yml")
-        play = [{"name": "resolved", "hosts": "lab", "gather_facts": False,
-                 "tasks": [{"name": "resolved", "homelab.photon.resolved": args}]}]
-        with open(playbook, "w") as handle:
-            json.dump(play, handle)
-        env = dict(os.environ)
-        env.update({
-            "ANSIBLE_COLLECTIONS_PATH": os.path.join(self.repo_root, "tests", "output", "collections"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_NOCOLOR": "1",
-        })
-        venv_playbook = os.path.join(self.repo_root, ".venv", "bin", "ansible-playbook")
-        argv = [venv_playbook if os.path.exists(venv_playbook) else "ansible-playbook",
-                "-i", self.inventory, playbook]
-        if check:
-            argv.append("--check")
-        if diff:
-            argv.append("--diff")
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, check=False)
-        try:
-            output = json.loads(proc.stdout)
-            result = output["plays"][0]["tasks"][0]["hosts"][self.host.name]
-        except (ValueError, KeyError, IndexError):
-            raise AssertionError("ansible-playbook gave no result (rc=%d)\n%s\n%s"
-                                 % (proc.returncode, proc.stdout, proc.stderr))
-        return result
+        options = (["--check"] if check else []) + (["--diff"] if diff else [])
+        return self.host.task_result(self.host.module_play(self.workdir, "homelab.photon.resolved", args, options))
 
 
 def port53_sockets(host):

@@ -228,8 +228,7 @@ def test_plan_is_the_same_prediction_for_check_and_real_runs():
     """The plan is computed once from the observed state; a second plan from the state the first
     one leaves behind changes nothing."""
     observed = {"/o": directory(), "/o/p": MISSING, "/o/p/f": MISSING, "/o/p/s": MISSING}
-    items = [file_item("/o/p/f", b"a", mode="0640", gid=3), file_item("/o/p/s", b"s", secret=True,
-                                                                     mode="0600")]
+    items = [file_item("/o/p/f", b"a", mode="0640", gid=3), file_item("/o/p/s", b"s", secret=True, mode="0600")]
     steps, _errors = run_plan([dir_item("/o/p", mode="0750")], items, observed)
     after = {"/o": directory(), "/o/p": directory(mode=0o750),
              "/o/p/f": regular(b"a", mode=0o640, gid=3), "/o/p/s": regular(b"s", mode=0o600)}
