@@ -60,17 +60,16 @@ options:
       - With V(false) any well-formed answer (NXDOMAIN included) is returned without failing.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: The query is sent in check mode too; it changes nothing.
   diff_mode:
     support: none
-    description: Nothing on the host changes.
   platform:
     support: full
     platforms: posix
-    description: Any host with Python and a socket API.
 notes:
   - Only the first question and the answer section are read; class IN only.
 """

@@ -129,20 +129,19 @@ notes:
     a directory that the run would make is predicted as created. O(files[].validate) does not run
     in check mode, and RV(paths.backup_file) is only known after a real run.
   - The SELinux context of a replaced file is not kept.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Predicts every path's result; validate commands do not run.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: >-
       A list of entries, one per changed content or set of attributes - the old and new content
       of a file (never a secret's), C(mode:)/C(owner:)/C(group:) lines for attributes, and
       C(state: absent) to C(state: directory) for a directory made.
   platform:
-    description: Target OS/families that can be operated against.
     support: N/A
     platforms: posix
 seealso:

@@ -51,17 +51,16 @@ options:
     description: Verify the TLS certificate when O(pihole_url) is C(https://).
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: The module reads only; it runs in check mode as in a real run.
   diff_mode:
     support: none
-    description: Nothing changes.
   platform:
     support: full
     platforms: posix
-    description: Linux hosts (C(/proc/meminfo)); Photon OS is named as such, other systems by their os-release.
 notes:
   - On Photon OS the package count is what C(rpm -qa) lists; on a host without C(rpm) it is null.
 """

@@ -70,17 +70,16 @@ options:
     description: Show the table in the run's output (as M(ansible.builtin.debug) does); V(false) shows it with C(-v) only.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: In check mode the table is printed and no file is written.
   diff_mode:
     support: none
-    description: The report is output, not state.
   platform:
     support: full
     platforms: posix
-    description: Runs on the controller.
 notes:
   - The task never reports a change - a report is output, so a converged run stays at 0 changed although
     the report's figures (memory, disk) and its time stamp differ from run to run.

@@ -27,16 +27,15 @@ description:
     rollback before applying.
 author:
   - homelab.photon contributors (@homelab-photon)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Reports the change and the apply action that a real run would make.
   diff_mode:
     support: full
-    description:
-      - Shows the file before and after.
-      - When O(dhcp_off_file) changes too, the diff is a list of two entries (the module's file, then
-        O(dhcp_off_file)).
+  platform:
+    platforms: posix
 options:
   name:
     description:

@@ -23,13 +23,15 @@ description:
   - Use it around M(homelab.photon.networkd); the C(homelab.photon.network) role does.
 author:
   - homelab.photon contributors (@homelab-photon)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Reports what would be armed, cancelled or restored, and does nothing.
   diff_mode:
     support: none
-    description: The files it protects are shown by M(homelab.photon.networkd)'s diff.
+  platform:
+    platforms: posix
 options:
   state:
     description: What to do with the rollback.

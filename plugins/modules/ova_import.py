@@ -23,15 +23,16 @@ description:
 author:
   - homelab.photon contributors (@homelab-photon)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - homelab.photon.vsphere
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Connects, runs every check (manifest and checksum included) and uploads nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    platforms: posix
 options:
   name:
     description:

@@ -42,6 +42,7 @@ description:
 author:
   - homelab.photon contributors (@homelab-photon)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - homelab.photon.pihole
 options:
   timeout:
@@ -264,17 +265,14 @@ options:
     default: 90
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reads every declared part, computes the changes and writes nothing; it reports what a real run
         would do, with the same C(changes) and diff, and fails on the same invalid inputs.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: One before/after text per changed part, one line per record, list, domain, group or client.
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 requirements:

@@ -26,6 +26,7 @@ description:
 author:
   - homelab.photon contributors (@homelab-photon)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - homelab.photon.pihole
 options:
   timeout:
@@ -68,16 +69,13 @@ options:
     default: 90
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - A backup in check mode logs in and out but neither downloads nor writes the archive.
       - A restore in check mode checks the archive and logs in and out, and imports nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 notes:

@@ -71,17 +71,16 @@ notes:
   - With O(mode=disabled) the drop-in still carries C(DNSStubListener=no), so that anything
     that starts resolved again does not take port 53 back.
   - The module owns C(/etc/resolv.conf) in every mode; a file there is replaced (see the diff).
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Predicts the changes, the upstream servers and the holders of port 53.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the drop-in, C(/etc/resolv.conf) and the service state before and after.
   platform:
-    description: Target OS/families that can be operated against.
     support: N/A
     platforms: posix
 seealso:

@@ -110,20 +110,19 @@ options:
         homelab.photon.update role).
     type: list
     elements: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - With tdnf 3.3 and later the prediction is tdnf's own JSON dry run, dependencies included.
       - With tdnf 3.1 the prediction covers the requested packages, not the dependencies tdnf adds.
       - O(update_cache) is skipped in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Sorted C(name-version-release) lines of the packages the transaction touches, before and after.
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 requirements:

@@ -22,16 +22,17 @@ description:
 author:
   - homelab.photon contributors (@homelab-photon)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - homelab.photon.vsphere
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the VM's extraConfig and reports the keys a real run would remove.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The VM's guestinfo keys before and after, each with the length of its value, never the value.
+  platform:
+    platforms: posix
 options:
   name:
     description:

@@ -30,15 +30,16 @@ description:
 author:
   - homelab.photon contributors (@homelab-photon)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - homelab.photon.vsphere
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Read-only; the same plan in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    platforms: posix
 options:
   vms:
     description:

@@ -6,7 +6,6 @@ a bad name refused, 0 changed. The real Pi-hole's answer: tests/integration/test
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -23,18 +22,8 @@ INFO = {"os": {"id": "photon", "version_id": "5.0", "photon": {"title": "VMware 
         "invocation": {"module_args": {"pihole_password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}}}
 
 
-def answer(query):
-    """An A record 10.0.0.5 for whatever was asked."""
-    end = 12
-    while query[end]:
-        end += query[end] + 1
-    end += 5
-    header = struct.pack("!HHHHHH", struct.unpack("!H", query[:2])[0], 0x8580, 1, 1, 0, 0)
-    return header + query[12:end] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 5, 4) + bytes([10, 0, 0, 5])
-
-
 @pytest.fixture
-def responder():
+def responder(a_record_reply):
     """A DNS responder on 127.0.0.1 (a free UDP port) answering every query; its port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
@@ -47,7 +36,7 @@ def responder():
             except OSError:
                 return
             asked.append(data)
-            sock.sendto(answer(data), peer)
+            sock.sendto(a_record_reply(data, "10.0.0.5"), peer)
 
     threading.Thread(target=serve, daemon=True).start()
     yield sock.getsockname()[1]

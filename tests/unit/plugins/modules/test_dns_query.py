@@ -13,17 +13,8 @@ import pytest
 from ansible_collections.homelab.photon.plugins.module_utils import _dnsquery as dq  # noqa: E402
 
 
-def respond(query):
-    qend = 12
-    while query[qend]:
-        qend += query[qend] + 1
-    qend += 5
-    header = struct.pack("!HHHHHH", struct.unpack("!H", query[:2])[0], 0x8580, 1, 1, 0, 0)
-    return header + query[12:qend] + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 5, 4) + bytes([10, 0, 0, 7])
-
-
 @pytest.fixture
-def responder():
+def responder(a_record_reply):
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     port = udp.getsockname()[1]
@@ -34,13 +25,13 @@ def responder():
 
     def serve_udp():
         data, addr = udp.recvfrom(512)
-        udp.sendto(respond(data), addr)
+        udp.sendto(a_record_reply(data, "10.0.0.7"), addr)
 
     def serve_tcp():
         conn, _addr = tcp.accept()
         size = struct.unpack("!H", conn.recv(2))[0]
         data = conn.recv(size)
-        conn.sendall(dq.tcp_frame(respond(data)))
+        conn.sendall(dq.tcp_frame(a_record_reply(data, "10.0.0.7")))
         conn.close()
 
     threads = [threading.Thread(target=serve_udp, daemon=True), threading.Thread(target=serve_tcp, daemon=True)]
